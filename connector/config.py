@@ -1,0 +1,94 @@
+"""Settings: read once from the environment, typed, with safe embedded defaults.
+
+`Settings.from_env()` is the only place that reads `os.environ`; tests build `Settings` with
+overrides instead (STYLE rule 4). Names carry their unit.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# Unprefixed names are the conventional ones operators expect; everything else takes WA_.
+UNPREFIXED = {"database_url": "DATABASE_URL", "redis_url": "REDIS_URL",
+              "secret_key": "CONNECTOR_SECRET_KEY"}
+
+
+class ConfigError(ValueError):
+    """A setting could not be parsed; the message names the variable."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str = ""
+    """SQLAlchemy URL; empty means a SQLite file in the instance folder."""
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    secret_key: str = ""
+    """Comma-separated Fernet keys (first encrypts); empty means a dev key in the instance folder."""
+    instance_path: str = str(ROOT / "instance")
+    definitions_path: str = str(ROOT)
+    public_base_url: str = "http://127.0.0.1:8080"
+    max_body_bytes: int = 1024 * 1024
+    run_wait_max_s: float = 30.0
+    http_connect_timeout_s: float = 3.05
+    http_read_timeout_s: float = 15.0
+    default_rate_limit: int = 60
+    default_rate_window_s: float = 60.0
+    governor_max_wait_s: float = 2.0
+    """A worker waits this long for a rate-limit grant; a longer wait reschedules the run."""
+    retry_max_attempts: int = 5
+    retry_base_s: float = 0.5
+    retry_cap_s: float = 60.0
+    worker_processes: int = 8
+    sweep_interval_s: float = 10.0
+    worker_heartbeat_ttl_s: int = 15
+    """A worker refreshes its heartbeat every third of this; a missing key means it died."""
+    idempotency_ttl_s: int = 86400
+    ssrf_allow_networks: tuple[str, ...] = field(default_factory=tuple)
+    log_json: bool = False
+    testing: bool = False
+
+    @classmethod
+    def from_env(cls, prefix: str = "WA_", environ: Mapping[str, str] | None = None,
+                 **overrides: Any) -> Settings:
+        env = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            name = UNPREFIXED.get(f.name, prefix + f.name.upper())
+            if name in env:
+                values[f.name] = _parse(name, env[name], f.default)
+        values.update(overrides)
+        return replace(cls(), **values)
+
+    def with_overrides(self, **overrides: Any) -> Settings:
+        return replace(self, **overrides)
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{Path(self.instance_path) / 'wa-connector.db'}"
+
+
+def _parse(name: str, raw: str, default: Any) -> Any:
+    try:
+        if isinstance(default, bool):
+            if raw.lower() in ("1", "true", "yes", "on"):
+                return True
+            if raw.lower() in ("0", "false", "no", "off", ""):
+                return False
+            raise ValueError(raw)
+        if isinstance(default, int):
+            return int(raw)
+        if isinstance(default, float):
+            return float(raw)
+        if isinstance(default, tuple):
+            return tuple(part.strip() for part in raw.split(",") if part.strip())
+        return raw
+    except ValueError:
+        raise ConfigError(f"{name}={raw!r} is not a valid {type(default).__name__}") from None

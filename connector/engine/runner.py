@@ -1,0 +1,169 @@
+"""Runs one attempt of an action run: preflight -> governor -> provider -> classify -> persist.
+
+Pure of Flask and RQ: it returns a `Decision` and `jobs.py` turns a requeue into an RQ job.
+The order matters: the claim is committed before any upstream call, the "writing" mark is
+committed before a side-effect request leaves, and the outcome is settled with the attempt
+number as a fence, so a sweeper that declared this worker dead can't be overwritten.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from connector.engine.backoff import backoff
+from connector.engine.governor import GovernorWait
+from connector.engine.outcome import Outcome, OutcomeKind
+from connector.providers.base import CallContext, ConnectionInfo
+from connector.redis_keys import RUN_DONE_TTL_S, run_done_key
+from connector.runtime import Runtime
+from connector.store import runs
+from connector.store.connections import drop_ability, mark_needs_token
+from connector.store.models import Connection, Run
+from connector.store.states import RunStatus
+
+log = logging.getLogger(__name__)
+
+READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+# The engine maps every outcome kind to a run status; retryable kinds are requeued instead.
+FINAL_STATUS = {
+    OutcomeKind.SUCCESS: RunStatus.SUCCEEDED,
+    OutcomeKind.IN_DOUBT: RunStatus.IN_DOUBT,
+    OutcomeKind.UPSTREAM_ERROR: RunStatus.FAILED,
+    OutcomeKind.AUTH_INVALID: RunStatus.FAILED,
+    OutcomeKind.SCOPE_MISSING: RunStatus.FAILED,
+    OutcomeKind.HALTED: RunStatus.FAILED,
+    OutcomeKind.INVALID: RunStatus.FAILED,
+}
+
+
+@dataclass(frozen=True)
+class Decision:
+    run_id: str
+    status: RunStatus
+    job_id: str | None = None
+    delay_s: float = 0.0
+    queue: str = "actions"
+
+
+class Runner:
+    def __init__(self, runtime: Runtime, worker_id: str, *, rng: random.Random | None = None):
+        self.rt, self.worker_id = runtime, worker_id
+        self.rng = rng or random.Random()
+
+    def execute(self, run_id: str) -> Decision | None:
+        run = runs.claim(self.rt.db, run_id, self.worker_id)
+        if run is None:
+            log.info("run.skip", extra={"run_id": run_id, "reason": "not queued"})
+            return None
+        started = datetime.now(UTC)
+        with self.rt.db.session() as session:
+            connection = session.get(Connection, run.connection_id)
+        assert connection is not None  # a foreign key guarantees it
+        token = self.rt.cipher.decrypt(connection.token_encrypted)
+        ctx = self._context(run, connection, token)
+        outcome = self._attempt(run, connection, ctx)
+        record = {
+            "n": run.attempt_count,
+            "worker_id": self.worker_id,
+            "started_at": started.isoformat(),
+            "finished_at": datetime.now(UTC).isoformat(),
+            "outcome": outcome.to_dict(),
+            "exchanges": [e.record(secrets=(token,)) for e in ctx.exchanges],
+        }
+        return self._settle(run, connection, outcome, record)
+
+    def _context(self, run: Run, connection: Connection, token: str) -> CallContext:
+        info = ConnectionInfo(id=connection.id, provider=connection.provider,
+                              base_url=connection.base_url, tenant=connection.tenant,
+                              token=token, instance_id=connection.instance_id,
+                              options=connection.options or {})
+        definition = self.rt.catalog.actions[run.action_key]
+        marked = False
+
+        def before_request(method: str) -> None:
+            nonlocal marked
+            self.rt.governor.acquire(connection.id, connection.rate_limit,
+                                     connection.rate_window_s,
+                                     max_wait_s=self.rt.settings.governor_max_wait_s)
+            if definition.side_effect and method.upper() not in READ_METHODS and not marked:
+                runs.mark_writing(self.rt.db, run.id, run.attempt_count)
+                marked = True
+
+        return CallContext(connection=info, http=self.rt.http, before_request=before_request,
+                           lock=self.rt.lock, cache=self.rt.cache_for(connection.id),
+                           default_region=(connection.options or {}).get("default_region"))
+
+    def _attempt(self, run: Run, connection: Connection, ctx: CallContext) -> Outcome:
+        definition = self.rt.catalog.actions[run.action_key]
+        entry = definition.provider(connection.provider)
+        if entry is None:
+            return Outcome(OutcomeKind.INVALID,
+                           f"action {run.action_key!r} is not available on {connection.provider}")
+        missing = sorted(set(entry.abilities) - set(connection.abilities))
+        if missing:
+            return Outcome(OutcomeKind.SCOPE_MISSING,
+                           f"the connection's token lacks the ability {missing[0]!r}",
+                           missing_ability=missing[0])
+        params = {"resource": entry.resource} if entry.resource else {}
+        try:
+            outcome: Outcome = self.rt.provider(connection.provider).execute(
+                entry.operation, params, run.input, ctx)
+        except GovernorWait as wait:
+            return Outcome(OutcomeKind.THROTTLED, "waiting for the connection's rate limit",
+                           retry_after_s=wait.wait_s)
+        if outcome.kind is OutcomeKind.IN_DOUBT and definition.idempotency != "at_most_once":
+            # The definition's strategy (natural key, read-before-write) makes a repeat harmless.
+            return Outcome(OutcomeKind.TRANSIENT, outcome.message, http_status=outcome.http_status)
+        return outcome
+
+    def _settle(self, run: Run, connection: Connection, outcome: Outcome,
+                record: dict[str, Any]) -> Decision | None:
+        settings = self.rt.settings
+        kind = outcome.kind
+        throttled = kind is OutcomeKind.THROTTLED
+        if throttled:
+            delay = max(outcome.retry_after_s or 1.0, 0.05)
+            if outcome.http_status == 429:
+                self.rt.governor.penalize(connection.id, delay)
+            status = RunStatus.QUEUED
+        elif kind is OutcomeKind.TRANSIENT and run.attempt_count < settings.retry_max_attempts:
+            delay = backoff(run.attempt_count, base_s=settings.retry_base_s,
+                            cap_s=settings.retry_cap_s, rng=self.rng)
+            status = RunStatus.QUEUED
+        elif kind is OutcomeKind.TRANSIENT:
+            delay, status = 0.0, RunStatus.DEAD
+        else:
+            delay, status = 0.0, FINAL_STATUS[kind]
+        if kind is OutcomeKind.SCOPE_MISSING and outcome.missing_ability and outcome.http_status:
+            with self.rt.db.session() as session:
+                drop_ability(session, connection.id, outcome.missing_ability)
+        if kind is OutcomeKind.AUTH_INVALID:
+            with self.rt.db.session() as session:
+                mark_needs_token(session, connection.id, outcome.message)
+        error = None if kind is OutcomeKind.SUCCESS else outcome.to_dict()
+        result = runs.AttemptResult(
+            status=status, attempt_record=record,
+            output=outcome.output if kind is OutcomeKind.SUCCESS else None, error=error,
+            next_attempt_at=datetime.now(UTC) + timedelta(seconds=delay), throttled=throttled)
+        settled = runs.settle(self.rt.db, run.id, run.attempt_count, result)
+        if settled is None:
+            log.warning("run.fenced", extra={"run_id": run.id, "attempt": run.attempt_count})
+            return None
+        log.info("run.status", extra={"run_id": run.id, "status": status.value,
+                                      "outcome": kind.value, "attempt": run.attempt_count})
+        if status.is_terminal:
+            signal_done(self.rt, run.id, status)
+        return Decision(run.id, status, job_id=settled.job_id, delay_s=delay, queue=settled.queue)
+
+
+def signal_done(rt: Runtime, run_id: str, status: RunStatus) -> None:
+    """Wake a `Prefer: wait` request blocked on this run."""
+    key = run_done_key(run_id)
+    pipe = rt.redis.pipeline()
+    pipe.rpush(key, status.value)
+    pipe.expire(key, RUN_DONE_TTL_S)
+    pipe.execute()

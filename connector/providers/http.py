@@ -1,0 +1,286 @@
+"""The one place that talks HTTP: every upstream call becomes an `Exchange` value, not an exception.
+
+Only this module catches `requests` errors (STYLE rule 8). It records whether the request may have
+reached the upstream (`sent`), which is what decides between a retry and `in_doubt`.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import requests
+import urllib3.exceptions
+from requests.adapters import HTTPAdapter
+
+from connector.security import redact, redact_headers, redact_url
+
+TEXT_LIMIT_CHARS = 4096
+"""`Exchange.text` keeps at most this much of the raw response (for messages and run records)."""
+
+MAX_BODY_BYTES = 16 * 1024 * 1024
+"""A response larger than this is abandoned with error "too_large" (a 500-contact page is ~1 MB)."""
+
+POOL_MAXSIZE = 32
+"""Keep-alive connections per host in one client; sized for the threads of one worker."""
+
+POOL_HOSTS = 8
+"""Hosts whose connection pools one client keeps (most workers talk to one or two upstreams)."""
+
+_CHUNK_BYTES = 64 * 1024
+
+TRANSPORT_ERRORS = frozenset(
+    {
+        "dns_error",
+        "connect_error",
+        "connect_timeout",
+        "read_timeout",
+        "connection_dropped",
+        "ssl_error",
+        "too_large",
+        "other",
+    }
+)
+
+
+@dataclass(frozen=True, repr=False)
+class Exchange:
+    """One request and what came back: a status and body, or a transport `error`.
+
+    `sent` is True when the request may have reached the upstream (so a side effect may have
+    happened); `body` is the parsed JSON or None; `text` the raw answer, truncated (for a
+    transport error: the exception's text). Headers and bodies may hold secrets: `repr()` leaves
+    them out and `record()` redacts them.
+    """
+
+    method: str = "GET"
+    url: str = ""
+    request_headers: Mapping[str, str] = field(default_factory=dict)
+    request_body: Any = None
+    status: int | None = None
+    headers: Mapping[str, str] = field(default_factory=dict)
+    body: Any = None
+    text: str | None = None
+    error: str | None = None
+    sent: bool = False
+    elapsed_ms: float = 0.0
+    # Wall-clock epoch seconds when the answer arrived: the `now` for an absolute Retry-After.
+    received_at: float | None = None
+
+    def __repr__(self) -> str:
+        return (
+            f"Exchange(method={self.method!r}, url={_url_without_query(self.url)!r}, "
+            f"status={self.status!r}, error={self.error!r}, sent={self.sent!r}, "
+            f"elapsed_ms={self.elapsed_ms:.1f})"
+        )
+
+    def record(self, secrets: Iterable[str] = ()) -> dict[str, Any]:
+        """A JSON-able view for the run record, with URL, headers and bodies redacted."""
+        secrets = tuple(s for s in secrets if s)
+        return {
+            "method": self.method,
+            "url": redact_url(self.url, secrets),
+            "request_headers": redact_headers(self.request_headers, secrets),
+            "request_body": redact(self.request_body, secrets),
+            "status": self.status,
+            "headers": redact_headers(self.headers, secrets),
+            "body": redact(self.body if self.body is not None else self.text, secrets),
+            "error": self.error,
+            "sent": self.sent,
+            "elapsed_ms": round(self.elapsed_ms, 1),
+        }
+
+
+class HttpClient:
+    """A keep-alive `requests.Session` that turns every call into an `Exchange`.
+
+    One client per worker process; its threads may share it (a `Session` with a sized connection
+    pool is safe for that as long as nobody mutates its settings after construction).
+    """
+
+    def __init__(
+        self,
+        session: requests.Session | None = None,
+        *,
+        connect_timeout_s: float = 3.05,
+        read_timeout_s: float = 30.0,
+        user_agent: str = "wa-connector/0.1",
+        max_body_bytes: int = MAX_BODY_BYTES,
+    ) -> None:
+        if session is None:
+            session = requests.Session()
+            # max_retries=0: urllib3 must never resend on its own; the engine decides (rule 8).
+            adapter = HTTPAdapter(
+                pool_connections=POOL_HOSTS, pool_maxsize=POOL_MAXSIZE, max_retries=0
+            )
+            session.mount("https://", adapter)
+            session.mount("http://", adapter)
+        self._session = session
+        self._timeout_s = (connect_timeout_s, read_timeout_s)
+        self._max_body_bytes = max_body_bytes
+        # Laravel renders HTML error pages unless the client asks for JSON (§1.2).
+        self._default_headers = {"Accept": "application/json", "User-Agent": user_agent}
+
+    def close(self) -> None:
+        self._session.close()
+
+    def request(
+        self,
+        method: str,
+        url: str,
+        *,
+        headers: Mapping[str, str] | None = None,
+        json: Any = None,
+        params: Mapping[str, Any] | None = None,
+    ) -> Exchange:
+        """Send one request; transport failures come back as `Exchange.error`, never raised."""
+        request_headers = {**self._default_headers, **(headers or {})}
+        started = time.monotonic()
+        base = _Attempt(method.upper(), url, request_headers, json)
+        try:
+            prepared = self._session.prepare_request(
+                requests.Request(method.upper(), url, headers=request_headers, json=json,
+                                 params=dict(params) if params else None)
+            )
+        except (requests.RequestException, ValueError) as exc:
+            return base.failed("other", sent=False, started=started, detail=exc)
+        base = _Attempt(method.upper(), prepared.url or url, request_headers, json)
+        try:
+            response = self._session.send(
+                prepared, timeout=self._timeout_s, stream=True, allow_redirects=False
+            )
+        except requests.RequestException as exc:
+            error, sent = _transport_error(exc)
+            return base.failed(error, sent=sent, started=started, detail=exc)
+        try:
+            raw, too_large = self._read(response)
+        except requests.RequestException as exc:
+            error, _ = _transport_error(exc)
+            # The status line arrived, so the request certainly reached the upstream.
+            return base.failed(error, sent=True, started=started, detail=exc,
+                               status=response.status_code, headers=response.headers)
+        finally:
+            response.close()
+        if too_large:
+            return base.failed("too_large", sent=True, started=started, detail=None,
+                               status=response.status_code, headers=response.headers)
+        text = raw.decode(response.encoding or "utf-8", errors="replace")
+        return Exchange(
+            method=base.method,
+            url=base.url,
+            request_headers=request_headers,
+            request_body=json,
+            status=response.status_code,
+            headers=dict(response.headers),
+            body=_parse_json(text),
+            text=text[:TEXT_LIMIT_CHARS],
+            sent=True,
+            elapsed_ms=(time.monotonic() - started) * 1000.0,
+            received_at=time.time(),
+        )
+
+    def _read(self, response: requests.Response) -> tuple[bytes, bool]:
+        chunks: list[bytes] = []
+        size = 0
+        for chunk in response.iter_content(_CHUNK_BYTES):
+            size += len(chunk)
+            if size > self._max_body_bytes:
+                return b"", True
+            chunks.append(chunk)
+        return b"".join(chunks), False
+
+
+@dataclass(frozen=True)
+class _Attempt:
+    method: str
+    url: str
+    request_headers: Mapping[str, str]
+    request_body: Any
+
+    def failed(
+        self,
+        error: str,
+        *,
+        sent: bool,
+        started: float,
+        detail: BaseException | None,
+        status: int | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> Exchange:
+        # The exception text names the host and the failure (never headers or bodies); it helps
+        # an operator tell "connection refused" from "no route" in the run record.
+        return Exchange(
+            method=self.method,
+            url=self.url,
+            request_headers=self.request_headers,
+            request_body=self.request_body,
+            status=status,
+            headers=dict(headers or {}),
+            text=_describe(detail),
+            error=error,
+            sent=sent,
+            elapsed_ms=(time.monotonic() - started) * 1000.0,
+            received_at=time.time(),
+        )
+
+
+def _transport_error(exc: requests.RequestException) -> tuple[str, bool]:
+    """Map a `requests` exception to (error kind, may the request have reached the upstream)."""
+    if isinstance(exc, requests.ConnectTimeout):
+        return "connect_timeout", False
+    if isinstance(exc, requests.ReadTimeout):
+        return "read_timeout", True
+    if isinstance(exc, requests.exceptions.SSLError):
+        return "ssl_error", False  # the TLS handshake precedes the request bytes
+    if isinstance(exc, requests.exceptions.ChunkedEncodingError):
+        return "connection_dropped", True
+    if isinstance(exc, requests.ConnectionError):
+        return _connection_error(exc)
+    if isinstance(exc, requests.exceptions.ContentDecodingError):
+        return "other", True
+    return "other", False
+
+
+def _connection_error(exc: requests.ConnectionError) -> tuple[str, bool]:
+    reason: Any = exc.args[0] if exc.args else None
+    if isinstance(reason, urllib3.exceptions.MaxRetryError):
+        reason = reason.reason
+    if isinstance(reason, urllib3.exceptions.NameResolutionError):
+        return "dns_error", False
+    if isinstance(reason, urllib3.exceptions.NewConnectionError):
+        return "connect_error", False  # refused / unreachable: nothing was written
+    if isinstance(reason, urllib3.exceptions.ConnectTimeoutError):
+        return "connect_timeout", False
+    if isinstance(reason, urllib3.exceptions.ReadTimeoutError):
+        return "read_timeout", True
+    if isinstance(reason, urllib3.exceptions.ProtocolError):
+        # "Connection aborted." wraps RemoteDisconnected / ConnectionResetError / BrokenPipeError:
+        # the connection died after the request was (at least partly) written.
+        return "connection_dropped", True
+    if isinstance(reason, http.client.RemoteDisconnected | ConnectionResetError):
+        return "connection_dropped", True
+    # Anything else (e.g. a closed pool) is not known to precede sending: assume it may have.
+    return "other", True
+
+
+def _parse_json(text: str) -> Any:
+    if not text.strip():
+        return None
+    try:
+        return json.loads(text)
+    except ValueError:
+        return None
+
+
+def _describe(detail: BaseException | None) -> str | None:
+    if detail is None:
+        return None
+    return f"{type(detail).__name__}: {detail}"[:TEXT_LIMIT_CHARS]
+
+
+def _url_without_query(url: str) -> str:
+    return url.split("?", 1)[0]

@@ -1,0 +1,45 @@
+"""RQ queues, named by latency (STYLE rule 14), and the enqueue helpers the API and jobs share."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from rq import Queue
+from rq.exceptions import NoSuchJobError
+from rq.job import Job
+
+from connector.runtime import Runtime
+
+QUEUE_ACTIONS = "actions"  # interactive calls, `Prefer: wait`
+QUEUE_HOOKS = "hooks"  # REST-hook deliveries
+QUEUE_SYNC = "sync"  # CRM syncs: below actions so they never starve interactive sends
+QUEUE_MAINTENANCE = "maintenance"  # sweeps
+QUEUES_BY_PRIORITY = (QUEUE_ACTIONS, QUEUE_HOOKS, QUEUE_SYNC, QUEUE_MAINTENANCE)
+
+JOB_TIMEOUT_S = 300
+RESULT_TTL_S = 60
+FAILURE_TTL_S = 7 * 86400
+
+
+def queue(rt: Runtime, name: str) -> Queue:
+    return Queue(name, connection=rt.redis)
+
+
+def enqueue_run(rt: Runtime, run_id: str, job_id: str, queue_name: str = QUEUE_ACTIONS,
+                delay_s: float = 0.0) -> None:
+    """Enqueue `jobs.execute_run(run_id)`; the job id is the run id (plus an attempt suffix)."""
+    q = queue(rt, queue_name)
+    options = {"job_id": job_id, "job_timeout": JOB_TIMEOUT_S, "result_ttl": RESULT_TTL_S,
+               "failure_ttl": FAILURE_TTL_S, "description": f"execute_run {run_id}"}
+    if delay_s > 0:
+        q.enqueue_in(timedelta(seconds=delay_s), "connector.jobs.execute_run", run_id, **options)
+    else:
+        q.enqueue("connector.jobs.execute_run", run_id, **options)
+
+
+def job_exists(rt: Runtime, job_id: str) -> bool:
+    try:
+        job = Job.fetch(job_id, connection=rt.redis)
+    except NoSuchJobError:
+        return False
+    return job.get_status(refresh=False) not in ("finished", "failed", "canceled", "stopped")

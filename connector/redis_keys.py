@@ -1,0 +1,53 @@
+"""Every Redis key the connector uses, one function per key family, with its TTL beside it.
+
+Inline keys can't be grepped; these can (STYLE rule 15). Everything lives under `wa:`.
+"""
+
+PREFIX = "wa:"
+
+IDEMPOTENCY_LOCK_TTL_S = 30
+"""How long an in-flight Idempotency-Key request holds its lock before another may take over."""
+
+RUN_DONE_TTL_S = 120
+"""How long a run's completion signal stays readable for a `Prefer: wait` request."""
+
+LOCK_TTL_S = 30
+"""Default TTL of cross-process locks (per-contact read-modify-write, per-phone upsert)."""
+
+CACHE_TTL_S = 60
+"""Provider cache entries (templates of a connection) live this long."""
+
+SCHEDULER_LOCK_TTL_S = 30
+"""The scheduler leader's lease; it renews it every third of this."""
+
+
+def governor_key(connection_id: str) -> str:
+    return f"{PREFIX}gov:{connection_id}"
+
+
+def governor_block_key(connection_id: str) -> str:
+    return f"{PREFIX}gov:{connection_id}:until"
+
+
+def run_done_key(run_id: str) -> str:
+    return f"{PREFIX}run:{run_id}:done"
+
+
+def worker_heartbeat_key(worker_id: str) -> str:
+    return f"{PREFIX}worker:{worker_id}"
+
+
+def lock_key(name: str) -> str:
+    return f"{PREFIX}lock:{name}"
+
+
+def cache_key(connection_id: str, name: str) -> str:
+    return f"{PREFIX}cache:{connection_id}:{name}"
+
+
+def scheduler_lock_key() -> str:
+    return f"{PREFIX}lock:scheduler"
+
+
+def scheduler_fence_key() -> str:
+    return f"{PREFIX}lock:scheduler:fence"

@@ -1,0 +1,71 @@
+"""The scheduler: APScheduler fires entries, and each fire only *enqueues* an RQ job.
+
+Several scheduler processes may run (one per machine, or by mistake one per gunicorn worker);
+each tick of an entry is claimed with `SET NX` on a key named by the entry and the tick, so
+exactly one process enqueues it (reliability.md goal 14). Entries are data with ids hashed from
+their definition (STYLE rule 16).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from apscheduler.schedulers.blocking import BlockingScheduler
+from rq import Queue
+
+from connector.queueing import QUEUE_MAINTENANCE
+from connector.redis_keys import PREFIX
+from connector.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Entry:
+    func: str  # dotted path of the RQ job function
+    interval_s: float
+    queue: str = QUEUE_MAINTENANCE
+    args: tuple[Any, ...] = field(default_factory=tuple)
+
+    @property
+    def id(self) -> str:
+        spec = json.dumps([self.func, self.interval_s, self.queue, list(self.args)])
+        return hashlib.sha256(spec.encode()).hexdigest()[:16]
+
+
+def tick_key(entry_id: str, tick: int) -> str:
+    return f"{PREFIX}tick:{entry_id}:{tick}"
+
+
+def fire(rt: Runtime, entry: Entry, *, now: float | None = None) -> bool:
+    """Enqueue the entry's job once for the current tick; False if another process did."""
+    now = time.time() if now is None else now
+    tick = math.floor(now / entry.interval_s)
+    claimed = rt.redis.set(tick_key(entry.id, tick), "1", nx=True,
+                           ex=max(int(entry.interval_s * 3), 10))
+    if not claimed:
+        return False
+    Queue(entry.queue, connection=rt.redis).enqueue(
+        entry.func, *entry.args, job_id=f"tick-{entry.id}-{tick}", result_ttl=60,
+        failure_ttl=86400, description=f"scheduled {entry.func}")
+    return True
+
+
+def default_entries(rt: Runtime) -> list[Entry]:
+    return [Entry("connector.jobs.sweep_outbox", rt.settings.sweep_interval_s)]
+
+
+def run_scheduler(rt: Runtime, entries: Callable[[Runtime], list[Entry]] = default_entries) -> None:
+    scheduler = BlockingScheduler(timezone="UTC")
+    for entry in entries(rt):
+        scheduler.add_job(fire, "interval", seconds=entry.interval_s, args=(rt, entry),
+                          id=entry.id, coalesce=True, max_instances=1, misfire_grace_time=None)
+    log.info("scheduler.start", extra={"entries": len(scheduler.get_jobs())})
+    scheduler.start()

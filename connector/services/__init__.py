@@ -1,0 +1,1 @@
+"""Service functions: what a view (or the CLI) calls; one per user-visible operation."""

@@ -1,0 +1,111 @@
+"""Submitting action runs, waiting for them, replaying them, and how a run is shown."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from connector.catalog import validate_input
+from connector.errors import AbilityMissing, Conflict, NotFound, UnsupportedAction, ValidationFailed
+from connector.queueing import QUEUE_ACTIONS, enqueue_run
+from connector.redis_keys import run_done_key
+from connector.runtime import Runtime
+from connector.store import runs
+from connector.store.connections import get_connection
+from connector.store.models import Run
+from connector.store.states import RunStatus
+
+log = logging.getLogger(__name__)
+
+
+def submit_action(rt: Runtime, workspace_id: str, connection_id: str, action_key: str,
+                  data: dict[str, Any], *, queue: str = QUEUE_ACTIONS,
+                  replay_of: str | None = None) -> Run:
+    """Validate, store the run (committed: durable before we answer), then enqueue it."""
+    definition = rt.catalog.actions.get(action_key)
+    if definition is None:
+        raise NotFound(f"no action {action_key!r}; GET /v1/catalog/actions lists them")
+    with rt.db.session() as session:
+        connection = get_connection(session, workspace_id, connection_id)
+        if connection is None:
+            raise NotFound(f"no connection {connection_id!r} in this workspace")
+        entry = definition.provider(connection.provider)
+        if entry is None:
+            raise UnsupportedAction(
+                f"action {action_key!r} is not available for provider {connection.provider!r}")
+        errors = validate_input(definition, data)
+        if errors:
+            raise ValidationFailed(f"the input of {action_key!r} is not valid",
+                                   errors=[{"pointer": p, "message": m} for p, m in errors])
+        missing = sorted(set(entry.abilities) - set(connection.abilities))
+        if missing:
+            raise AbilityMissing(
+                f"the connection's token lacks the ability {missing[0]!r} that {action_key!r} "
+                "needs; enable it for the token in the tenant's API settings, then POST "
+                f"/v1/connections/{connection_id}/test",
+                extra={"missing_abilities": missing})
+        run = runs.create_run(session, workspace_id=workspace_id, connection_id=connection_id,
+                              action_key=action_key, data=data, queue=queue, replay_of=replay_of)
+    try:
+        enqueue_run(rt, run.id, run.job_id or run.id, queue)
+    except Exception:  # noqa: BLE001 - Redis down: the run is durable, the outbox sweep enqueues it
+        log.warning("run.enqueue_deferred", extra={"run_id": run.id}, exc_info=True)
+    return run
+
+
+def wait_for(rt: Runtime, run_id: str, wait_s: float) -> Run:
+    """Block up to `wait_s` for the run to finish (woken by the worker), then read it."""
+    if wait_s > 0:
+        key = run_done_key(run_id)
+        if not _is_terminal(rt, run_id):
+            popped = rt.redis.blpop([key], timeout=wait_s)
+            if popped is not None:
+                rt.redis.rpush(key, popped[1])  # leave the signal for any other waiter
+    with rt.db.session() as session:
+        run = session.get(Run, run_id)
+    assert run is not None
+    return run
+
+
+def _is_terminal(rt: Runtime, run_id: str) -> bool:
+    with rt.db.session() as session:
+        run = session.get(Run, run_id)
+    return run is not None and RunStatus(run.status).is_terminal
+
+
+def replay(rt: Runtime, workspace_id: str, run_id: str) -> Run:
+    """Explicitly run again a run that ended failed, dead or in_doubt (a new run, linked)."""
+    with rt.db.session() as session:
+        original = runs.get_run(session, workspace_id, run_id)
+    if original is None:
+        raise NotFound(f"no run {run_id!r} in this workspace")
+    if original.status not in (RunStatus.FAILED.value, RunStatus.DEAD.value,
+                               RunStatus.IN_DOUBT.value):
+        raise Conflict(f"run {run_id!r} is {original.status}; only failed, dead or in_doubt "
+                       "runs can be retried")
+    return submit_action(rt, workspace_id, original.connection_id, original.action_key,
+                         original.input, queue=original.queue, replay_of=original.id)
+
+
+def run_view(run: Run, base_url: str = "") -> dict[str, Any]:
+    return {
+        "id": run.id,
+        "url": f"{base_url}/v1/runs/{run.id}",
+        "status": run.status,
+        "action": run.action_key,
+        "connection_id": run.connection_id,
+        "input": run.input,
+        "output": run.output,
+        "error": run.error,
+        "attempt_count": len(run.attempts),
+        "attempts": run.attempts,
+        "replay_of": run.replay_of,
+        "created_at": _iso(run.created_at),
+        "started_at": _iso(run.started_at),
+        "finished_at": _iso(run.finished_at),
+        "next_attempt_at": _iso(run.next_attempt_at),
+    }
+
+
+def _iso(value: Any) -> str | None:
+    return value.isoformat() if value is not None else None

@@ -1,0 +1,113 @@
+"""Worker processes: N non-forking RQ workers sharing Redis, each with a liveness heartbeat.
+
+Why `SimpleWorker` × N processes rather than RQ's forking `Worker`: a fork per job costs about
+12 ms of CPU on this machine size (reliability.md §7.3), more than the whole budget of an
+action, and a fresh horse can't reuse keep-alive connections to the tenant. Crash isolation is
+kept by processes, and a crashed run is decided by our sweeper (engine/sweeper.py) from the
+heartbeat key below within ~25 s instead of RQ's minutes.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+import signal
+import threading
+import time
+from collections.abc import Sequence
+
+from rq import SimpleWorker
+
+from connector import jobs
+from connector.config import Settings
+from connector.queueing import QUEUES_BY_PRIORITY
+from connector.redis_keys import worker_heartbeat_key
+from connector.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+
+def start_heartbeat(rt: Runtime, worker_id: str) -> threading.Event:
+    """Refresh this process's heartbeat key until the returned event is set."""
+    stop = threading.Event()
+    key = worker_heartbeat_key(worker_id)
+    ttl_s = rt.settings.worker_heartbeat_ttl_s
+    rt.redis.set(key, "1", ex=ttl_s)
+
+    def beat() -> None:
+        while not stop.wait(ttl_s / 3):
+            rt.redis.set(key, "1", ex=ttl_s)
+        rt.redis.delete(key)
+
+    threading.Thread(target=beat, name="heartbeat", daemon=True).start()
+    return stop
+
+
+def watch_parent(interval_s: float = 1.0) -> None:
+    """Warm-stop this worker (SIGTERM to itself) once the pool that started it is gone."""
+    parent = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(interval_s)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
+
+
+def run_worker(settings: Settings, queues: Sequence[str] = QUEUES_BY_PRIORITY,
+               *, burst: bool = False, with_scheduler: bool = True,
+               pool_child: bool = False) -> None:
+    """One worker process: bind the runtime, warm the catalog, beat, and work."""
+    if pool_child:
+        watch_parent()
+    rt = Runtime(settings)
+    jobs.bind_runtime(rt)
+    rt.catalog  # noqa: B018 - load and validate definitions before taking jobs
+    stop = start_heartbeat(rt, jobs.worker_id())
+    try:
+        worker = SimpleWorker(list(queues), connection=rt.redis, name=jobs.worker_id())
+        worker.work(burst=burst, with_scheduler=with_scheduler, logging_level="WARNING")
+    finally:
+        stop.set()
+        rt.close()
+
+
+def run_pool(settings: Settings, processes: int,
+             queues: Sequence[str] = QUEUES_BY_PRIORITY, *, exit_with_parent: bool = False) -> None:
+    """Start `processes` workers and restart any that dies, until SIGTERM/SIGINT.
+
+    With `exit_with_parent`, the pool also stops when the process that started it is gone
+    (tests and `make run` use it, so a killed parent leaves no workers behind).
+    """
+    parent = os.getppid()
+    context = multiprocessing.get_context("spawn")
+    children: list[multiprocessing.process.BaseProcess] = []
+    stopping = threading.Event()
+
+    def spawn() -> multiprocessing.process.BaseProcess:
+        child = context.Process(target=run_worker, args=(settings, tuple(queues)),
+                                kwargs={"pool_child": True}, daemon=False)
+        child.start()
+        return child
+
+    def shutdown(signum: int, _frame: object) -> None:
+        stopping.set()
+        for child in children:
+            if child.is_alive():
+                child.terminate()  # SIGTERM: RQ's warm shutdown finishes the current job
+
+    signal.signal(signal.SIGTERM, shutdown)
+    signal.signal(signal.SIGINT, shutdown)
+    children.extend(spawn() for _ in range(processes))
+    while not stopping.wait(1.0):
+        if exit_with_parent and os.getppid() != parent:
+            shutdown(signal.SIGTERM, None)
+            break
+        for index, child in enumerate(children):
+            if not child.is_alive():
+                log.warning("worker.restart", extra={"pid": child.pid, "code": child.exitcode})
+                children[index] = spawn()
+    for child in children:
+        child.join(timeout=30)
