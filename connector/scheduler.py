@@ -58,14 +58,38 @@ def fire(rt: Runtime, entry: Entry, *, now: float | None = None) -> bool:
     return True
 
 
-def default_entries(rt: Runtime) -> list[Entry]:
+def maintenance_entries(rt: Runtime) -> list[Entry]:
     return [Entry("connector.jobs.sweep_outbox", rt.settings.sweep_interval_s)]
+
+
+# Each feature that schedules work adds one function here: (runtime) -> entries. The scheduler
+# re-reads them every `RELOAD_INTERVAL_S`, so new subscriptions and syncs are picked up.
+ENTRY_SOURCES: tuple[Callable[[Runtime], list[Entry]], ...] = (maintenance_entries,)
+RELOAD_INTERVAL_S = 15.0
+
+
+def default_entries(rt: Runtime) -> list[Entry]:
+    return [entry for source in ENTRY_SOURCES for entry in source(rt)]
+
+
+def sync_jobs(scheduler: Any, rt: Runtime,
+              entries: Callable[[Runtime], list[Entry]] = default_entries) -> None:
+    """Add entries that are new and remove those that are gone; ids are content hashes."""
+    wanted = {entry.id: entry for entry in entries(rt)}
+    for job in scheduler.get_jobs():
+        if job.id != "reload" and job.id not in wanted:
+            job.remove()
+    for entry_id, entry in wanted.items():
+        if scheduler.get_job(entry_id) is None:
+            scheduler.add_job(fire, "interval", seconds=entry.interval_s, args=(rt, entry),
+                              id=entry_id, coalesce=True, max_instances=1,
+                              misfire_grace_time=None)
 
 
 def run_scheduler(rt: Runtime, entries: Callable[[Runtime], list[Entry]] = default_entries) -> None:
     scheduler = BlockingScheduler(timezone="UTC")
-    for entry in entries(rt):
-        scheduler.add_job(fire, "interval", seconds=entry.interval_s, args=(rt, entry),
-                          id=entry.id, coalesce=True, max_instances=1, misfire_grace_time=None)
+    sync_jobs(scheduler, rt, entries)
+    scheduler.add_job(sync_jobs, "interval", seconds=RELOAD_INTERVAL_S,
+                      args=(scheduler, rt, entries), id="reload", coalesce=True, max_instances=1)
     log.info("scheduler.start", extra={"entries": len(scheduler.get_jobs())})
     scheduler.start()

@@ -15,5 +15,6 @@ def alembic_config(database_url: str) -> Config:
     return config
 
 
-def upgrade(database_url: str, revision: str = "head") -> None:
+def upgrade(database_url: str, revision: str = "heads") -> None:
+    """Upgrade to every head: features add revisions branching from the foundation."""
     command.upgrade(alembic_config(database_url), revision)

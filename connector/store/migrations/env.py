@@ -4,6 +4,7 @@ from alembic import context
 
 from connector.config import Settings
 from connector.store.db import Database
+from connector.store import all_models  # noqa: F401 - registers every table
 from connector.store.models import Base
 
 config = context.config
