@@ -81,8 +81,10 @@ def run_dev(*, api_port: int, sandbox_port: int) -> None:
         _wait_http(f"{api_url}/health")
         demo = _create_demo(env, sandbox_url)
         print(_examples(api_url, sandbox_url, demo), flush=True)
-        signal.sigwait({signal.SIGINT, signal.SIGTERM})
-    except KeyboardInterrupt:
+        signal.signal(signal.SIGTERM, _exit_quietly)
+        while True:
+            signal.pause()
+    except (KeyboardInterrupt, SystemExit):
         pass
     finally:
         for child in children:
@@ -94,6 +96,10 @@ def run_dev(*, api_port: int, sandbox_port: int) -> None:
                 child.kill()
         if embedded is not None:
             embedded.shutdown()
+
+
+def _exit_quietly(_signum: int, _frame: object) -> None:
+    raise SystemExit(0)
 
 
 def _create_demo(env: dict[str, str], sandbox_url: str) -> dict[str, Any]:
@@ -133,13 +139,13 @@ curl -s "{api}/v1/catalog/actions?connection=$WA_CON&schemas=false" -H "Authoriz
 # Create a contact and wait up to 10 s for the result
 curl -s -X POST {api}/v1/connections/$WA_CON/actions/create_contact \\
   -H "Authorization: Bearer $WA_KEY" -H "Content-Type: application/json" -H "Prefer: wait=10" \\
-  -d '{{"first_name": "Ada", "last_name": "Lovelace", "phone": "+44 7700 900123", "type": "lead", "status_id": "1", "source_id": "1"}}'
+  -d '{{"first_name": "Ada", "last_name": "Lovelace", "phone": "+44 7911 123456", "type": "lead", "status_id": "1", "source_id": "1"}}'
 
 # Send the approved "welcome" template (idempotent: retrying with the same key sends once)
 curl -s -X POST {api}/v1/connections/$WA_CON/actions/send_template \\
   -H "Authorization: Bearer $WA_KEY" -H "Content-Type: application/json" \\
   -H "Prefer: wait=10" -H "Idempotency-Key: welcome-ada-1" \\
-  -d '{{"phone": "+447700900123", "template_name": "welcome", "language": "en", "body_params": ["Ada", "Acme"]}}'
+  -d '{{"phone": "+447911123456", "template_name": "welcome", "language": "en", "body_params": ["Ada", "Acme"]}}'
 
 # Run history (with the upstream exchanges, token redacted)
 curl -s "{api}/v1/runs?limit=5" -H "Authorization: Bearer $WA_KEY"

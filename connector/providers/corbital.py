@@ -17,13 +17,14 @@ from connector.engine.outcome import FieldError, Outcome, OutcomeKind, invalid, 
 from connector.providers import corbital_mapping as cm
 from connector.providers import corbital_templates as ct
 from connector.providers.base import CallContext, ProbeResult
-from connector.providers.phones import (
-    InvalidPhone,
-    country_name_of,
-    format_digits,
-    normalize_phone,
-    region_of,
-)
+from connector.providers.dialect import Stop as _Stop
+from connector.providers.dialect import ok as _ok
+from connector.providers.dialect import phone as _phone
+from connector.providers.dialect import record as _record
+from connector.providers.dialect import same_phone as _same_phone
+from connector.providers.dialect import sent as _sent
+from connector.providers.dialect import unexpected as _unexpected
+from connector.providers.phones import country_name_of, format_digits, region_of
 from connector.redis_keys import CACHE_TTL_S
 
 SCAN_PAGE_SIZE = 500
@@ -43,16 +44,21 @@ ASSUMED_WRITES = tuple(
 ) + ("messages.send",)
 
 
+V2_PROVIDER = "corbital_v2"
+
+
+def speaks_v2(body: Any) -> bool:
+    """A Corbital answer in the v2 dialect: a boolean `success` or a coded `error` object
+    (`{"error": {"code": "INSUFFICIENT_SCOPE", ...}}`, §2), never v1's `status` string."""
+    if not isinstance(body, dict) or isinstance(body.get("status"), str):
+        return False
+    error = body.get("error")
+    return isinstance(body.get("success"), bool) or (
+        isinstance(error, dict) and isinstance(error.get("code"), str))
+
+
 _In = Mapping[str, Any]
 """An operation's `params` (from the definition) or `data` (the validated action input)."""
-
-
-class _Stop(Exception):
-    """Ends an operation early with `outcome` (the first failed exchange or a pre-check)."""
-
-    def __init__(self, outcome: Outcome) -> None:
-        super().__init__(outcome.kind.value)
-        self.outcome = outcome
 
 
 class _Api:
@@ -87,28 +93,11 @@ class _Api:
         return self.ctx.lock(f"{kind}:{self.ctx.connection.id}:{key}")
 
 
-def _ok(outcome: Outcome) -> Outcome:
-    if not outcome.ok:
-        raise _Stop(outcome)
-    return outcome
-
-
 def _data(outcome: Outcome) -> Any:
     body = outcome.output
     if not isinstance(body, dict):
         raise _Stop(_unexpected(outcome, "a JSON object"))
     return body.get("data")
-
-
-def _unexpected(outcome: Outcome | None, wanted: str) -> Outcome:
-    return Outcome(OutcomeKind.UPSTREAM_ERROR, f"the upstream answered without {wanted}",
-                   http_status=outcome.http_status if outcome else None)
-
-
-def _record(data: Any, what: str) -> Mapping[str, Any]:
-    if not isinstance(data, Mapping):
-        raise _Stop(_unexpected(None, what))
-    return data
 
 
 def _page(api: _Api, resource: str, query: Mapping[str, Any]) -> dict[str, Any]:
@@ -125,14 +114,6 @@ def _id(data: Mapping[str, Any], name: str) -> int:
         raise _Stop(invalid(f"{name} must be a numeric id",
                             FieldError(f"/{name}", f"{data.get(name)!r} is not a numeric id")))
     return value
-
-
-def _phone(raw: Any, ctx: CallContext, pointer: str = "/phone") -> str:
-    try:
-        return normalize_phone(str(raw or ""), ctx.default_region)
-    except InvalidPhone as exc:
-        raise _Stop(invalid(f"phone {exc.raw!r} is not usable: {exc.reason}",
-                            FieldError(pointer, f"{exc.raw!r}: {exc.reason}"))) from None
 
 
 def _resource(params: Mapping[str, Any], writable: bool = False) -> str:
@@ -243,13 +224,6 @@ def _find_by_phone(api: _Api, e164: str) -> Mapping[str, Any] | None:
     return None
 
 
-def _same_phone(stored: Any, e164: str, ctx: CallContext) -> bool:
-    try:
-        return bool(stored) and normalize_phone(str(stored), ctx.default_region) == e164
-    except InvalidPhone:
-        return False
-
-
 def op_find_contact_by_phone(api: _Api, params: _In, data: _In) -> Outcome:
     found = _find_by_phone(api, _phone(data.get("phone"), api.ctx))
     return success({"found": found is not None, "contact": found})
@@ -313,14 +287,6 @@ def _send(api: _Api, path: str, payload: dict[str, Any], e164: str, hints: Any) 
     if contact is not None:
         payload["contact"] = contact
     return dict(_record(api.write("POST", path, payload), "the send result"))
-
-
-def _sent(message_id: Any, contact_id: Any, e164: str) -> Outcome:
-    if not message_id:
-        return Outcome(OutcomeKind.IN_DOUBT, "the upstream accepted the send but returned no "
-                       "message id; check the chat before sending again")
-    return success({"message_id": str(message_id), "status": "accepted",
-                    "contact_id": None if contact_id is None else str(contact_id), "phone": e164})
 
 
 def op_send_text(api: _Api, params: _In, data: _In) -> Outcome:
@@ -420,6 +386,10 @@ class CorbitalProvider:
         abilities = set(ASSUMED_WRITES)
         for resource in ("statuses", *PROBED_READS):
             outcome = api.request("GET", resource, side_effect=False, params={"per_page": 1})
+            if resource == "statuses" and speaks_v2(ctx.exchanges[-1].body):
+                # The same base answers in the v2 dialect: say so, the caller re-probes as v2.
+                return ProbeResult(outcome, frozenset(),
+                                   {"api_version": "v2", "provider": V2_PROVIDER})
             if outcome.ok:
                 abilities.add(f"{resource}.read")
             elif outcome.kind is not OutcomeKind.SCOPE_MISSING:

@@ -17,6 +17,10 @@ from connector.runtime import Runtime
 from connector.store.connections import get_connection
 from connector.store.models import Connection, utcnow
 
+# (provider, api_version) the user asked for -> the dialect; without a version, the probe
+# detects it (a v1 probe that meets a v2 answer names the v2 dialect in its details).
+VERSIONED = {("corbital", "v1"): "corbital", ("corbital", "v2"): "corbital_v2"}
+
 # Where a failed probe points the user: the field they most likely have to fix.
 PROBE_POINTERS = {
     OutcomeKind.AUTH_INVALID: "/token",
@@ -66,15 +70,22 @@ def create_connection(rt: Runtime, workspace_id: str, body: dict[str, Any]) -> C
     if errors:
         raise ValidationFailed("the connection is not valid", errors=errors)
     base_url = body["base_url"] if body["base_url"].endswith("/") else body["base_url"] + "/"
+    provider = VERSIONED.get((body["provider"], body.get("api_version")), body["provider"])
     connection = Connection(
         id=new_id("con"), workspace_id=workspace_id,
         name=body.get("name") or body.get("tenant") or body["provider"],
-        provider=body["provider"], base_url=base_url, tenant=body.get("tenant"),
+        provider=provider, base_url=base_url, tenant=body.get("tenant"),
+        instance_id=body.get("instance_id"),
         token_encrypted=rt.cipher.encrypt(body["token"]),
         rate_limit=body.get("rate_limit", rt.settings.default_rate_limit),
         rate_window_s=body.get("rate_window_s", int(rt.settings.default_rate_window_s)),
         options={k: body[k] for k in ("default_region", "abilities") if k in body})
     result = probe(rt, connection, body["token"])
+    detected = result.details.get("provider")
+    if "api_version" not in body and detected and detected != connection.provider:
+        # The user did not say which API version; the probe found the other one.
+        connection.provider = str(detected)
+        result = probe(rt, connection, body["token"])
     if not result.outcome.ok:
         raise ValidationFailed(
             "the tenant API did not accept a test call with these settings",

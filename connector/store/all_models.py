@@ -4,3 +4,4 @@ Each feature adds its own models module here: one line each, no other side effec
 """
 
 from connector.store import models  # noqa: F401
+from connector.store import activity  # noqa: F401
