@@ -1,4 +1,6 @@
-"""RQ worker entry point: `python worker.py [--processes N] [--burst]` (see connector/workers.py)."""
+"""RQ worker entry point: `python worker.py [--processes N] [--burst]`.
+
+See connector/workers.py for the worker model."""
 
 from connector.cli import worker_main
 

@@ -160,6 +160,9 @@ class Stack:
     def _sa_url(self) -> str:
         return self.database_url.replace("postgresql://", "postgresql+psycopg://", 1)
 
+    def start(self, name: str, args: list[str]) -> subprocess.Popen[bytes]:
+        return self._start(name, args)
+
     def _start(self, name: str, args: list[str]) -> subprocess.Popen[bytes]:
         proc = subprocess.Popen(args, cwd=ROOT, env=self.env(), stdout=self.log,
                                 stderr=subprocess.STDOUT, start_new_session=True)
@@ -173,13 +176,31 @@ class Stack:
         wait_http(f"{self.sandbox_url}/health")
 
     def start_api(self) -> None:
+        self.api_url = self.start_gunicorn("api", "wsgi:app")
+
+    def start_gunicorn(self, name: str, target: str) -> str:
+        """gunicorn gthread, as `make run` starts it; returns the base URL once it answers."""
         port = free_port()
-        self._start("api", [PY, "-m", "gunicorn", "--workers", str(self.api_workers),
-                            "--worker-class", "gthread", "--threads", str(self.api_threads),
-                            "--bind", f"127.0.0.1:{port}", "--log-level", "warning",
-                            "wsgi:app"])
-        self.api_url = f"http://127.0.0.1:{port}"
-        wait_http(f"{self.api_url}/v1/catalog/actions")
+        self._start(name, [PY, "-m", "gunicorn", "--workers", str(self.api_workers),
+                           "--worker-class", "gthread", "--threads", str(self.api_threads),
+                           "--bind", f"127.0.0.1:{port}", "--log-level", "warning", target])
+        url = f"http://127.0.0.1:{port}"
+        wait_http(f"{url}/v1/catalog/actions")
+        return url
+
+    def stop(self, name: str) -> None:
+        proc = self.procs.pop(name, None)
+        if proc is None or proc.poll() is not None:
+            return
+        try:
+            os.killpg(proc.pid, signal.SIGTERM)
+            proc.wait(timeout=20)
+        except (subprocess.TimeoutExpired, ProcessLookupError):
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            proc.wait()
 
     def start_workers(self, processes: int | None = None) -> None:
         n = processes or self.workers
@@ -199,10 +220,14 @@ class Stack:
         proc = self.procs.get("workers")
         if proc is None:
             return []
+        pids = []
         try:
-            return [c.pid for c in psutil.Process(proc.pid).children()]
+            for child in psutil.Process(proc.pid).children():
+                if "resource_tracker" not in " ".join(child.cmdline()):
+                    pids.append(child.pid)
         except psutil.NoSuchProcess:
-            return []
+            pass
+        return pids
 
     def start_scheduler(self) -> None:
         self._start("scheduler", [PY, "-m", "connector.cli", "scheduler"])
@@ -218,19 +243,8 @@ class Stack:
         return self
 
     def close(self) -> None:
-        for name in ("scheduler", "workers", "api", "sandbox"):
-            proc = self.procs.pop(name, None)
-            if proc is None or proc.poll() is not None:
-                continue
-            try:
-                os.killpg(proc.pid, signal.SIGTERM)
-                proc.wait(timeout=20)
-            except (subprocess.TimeoutExpired, ProcessLookupError):
-                try:
-                    os.killpg(proc.pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
-                proc.wait()
+        for name in ["scheduler", "workers", "api", "sandbox", *self.procs]:
+            self.stop(name)
         self.redis.close()
         self.log.close()
 

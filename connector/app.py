@@ -8,6 +8,7 @@ from typing import Any
 from flask import Flask, Response, jsonify, request
 from werkzeug.exceptions import HTTPException
 
+from connector import metrics
 from connector.config import Settings
 from connector.errors import ApiError
 from connector.logs import configure_logging
@@ -33,6 +34,7 @@ def create_app(overrides: Settings | dict[str, Any] | None = None) -> Flask:
     from connector.api import register_blueprints
 
     register_blueprints(app)
+    metrics.init_app(app, runtime)
     _register_error_handlers(app)
     return app
 

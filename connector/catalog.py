@@ -62,7 +62,7 @@ _URI_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")
 _RFC3339 = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)$", re.IGNORECASE)
 
 
-@FORMAT_CHECKER.checks("uri", raises=ValueError)
+@FORMAT_CHECKER.checks("uri", raises=ValueError)  # type: ignore[untyped-decorator]
 def _is_uri(value: object) -> bool:
     if not isinstance(value, str):
         return True
@@ -72,7 +72,7 @@ def _is_uri(value: object) -> bool:
     return parts.scheme.lower() not in ("http", "https") or bool(parts.hostname)
 
 
-@FORMAT_CHECKER.checks("date-time", raises=ValueError)
+@FORMAT_CHECKER.checks("date-time", raises=ValueError)  # type: ignore[untyped-decorator]
 def _is_date_time(value: object) -> bool:
     if not isinstance(value, str):
         return True
@@ -201,7 +201,7 @@ def _read_schemas(root: Path, errors: list[DefinitionError]) -> tuple[Registry, 
             message = f"$id {quote(schema_id)} is already used by {resources[schema_id][0]}"
             found.append(DefinitionError(file, "/$id", message))
         errors.extend(found)
-        if not found:
+        if not found and isinstance(schema_id, str):
             resources[schema_id] = (file, DRAFT202012.create_resource(schema))
     registry = Registry().with_resources((i, r) for i, (_, r) in resources.items()).crawl()
     for schema_id, (file, resource) in resources.items():

@@ -129,7 +129,7 @@ def _message(error: ValidationError) -> str:
         return "must not contain the same item twice"
     if kind is None:  # the `false` schema
         return "is not allowed here"
-    return error.message
+    return str(error.message)
 
 
 def _extra_properties(error: ValidationError) -> list[str]:
@@ -183,7 +183,8 @@ def describe_all(errors: Iterable[ValidationError]) -> list[tuple[str, str]]:
 # -- schema walking -----------------------------------------------------------------------------
 
 
-def walk_schema(schema: Any, path: tuple[str | int, ...] = ()) -> Iterator[tuple[tuple, dict]]:
+def walk_schema(schema: Any, path: tuple[str | int, ...] = (),
+                ) -> Iterator[tuple[tuple[str | int, ...], dict[str, Any]]]:
     """Every subschema (dict) with its path, through the keywords that hold schemas.
 
     Tolerates invalid schemas (check_schemas_valid reports those): odd values are skipped.
@@ -203,7 +204,8 @@ def walk_schema(schema: Any, path: tuple[str | int, ...] = ()) -> Iterator[tuple
             yield from walk_schema(sub, (*path, keyword, index))
 
 
-def unresolved_refs(schema: Any, registry: Registry, base_uri: str) -> list[tuple[tuple, str]]:
+def unresolved_refs(schema: Any, registry: Registry,
+                    base_uri: str) -> list[tuple[tuple[str | int, ...], str]]:
     """(path to the `$ref` keyword, reference) for each `$ref` in `schema` that does not resolve.
 
     `base_uri` is the schema's `$id`; definitions' inner schemas have none, so relative references

@@ -15,8 +15,11 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 
 # Unprefixed names are the conventional ones operators expect; everything else takes WA_.
-UNPREFIXED = {"database_url": "DATABASE_URL", "redis_url": "REDIS_URL",
-              "secret_key": "CONNECTOR_SECRET_KEY"}
+UNPREFIXED = {
+    "database_url": "DATABASE_URL",
+    "redis_url": "REDIS_URL",
+    "secret_key": "CONNECTOR_SECRET_KEY",
+}
 
 
 class ConfigError(ValueError):
@@ -29,7 +32,7 @@ class Settings:
     """SQLAlchemy URL; empty means a SQLite file in the instance folder."""
     redis_url: str = "redis://127.0.0.1:6379/0"
     secret_key: str = ""
-    """Comma-separated Fernet keys (first encrypts); empty means a dev key in the instance folder."""
+    """Comma-separated Fernet keys (first encrypts); empty: a dev key in the instance folder."""
     instance_path: str = str(ROOT / "instance")
     definitions_path: str = str(ROOT)
     public_base_url: str = "http://127.0.0.1:8080"
@@ -50,6 +53,22 @@ class Settings:
     """A worker refreshes its heartbeat every third of this; a missing key means it died."""
     idempotency_ttl_s: int = 86400
     ssrf_allow_networks: tuple[str, ...] = field(default_factory=tuple)
+    trigger_poll_default_interval_s: int = 60
+    """A REST hook or feed on a poll trigger is polled this often unless it asks otherwise."""
+    trigger_poll_min_interval_s: int = 15
+    """No poll trigger is polled more often than this, whatever a subscription asks."""
+    trigger_poll_page_size: int = 100
+    """Items per upstream page while a poll looks for new items (500 for full scans)."""
+    trigger_feed_active_s: int = 86400
+    """A feed read within this long keeps its trigger polled without a REST hook."""
+    hook_timeout_s: float = 15.0
+    """A REST-hook target must answer 2xx within this (Standard Webhooks: 15-30 s)."""
+    hook_retry_base_s: float = 5.0
+    hook_retry_cap_s: float = 21600.0
+    hook_max_attempts: int = 15
+    """With base 5 s and cap 6 h, 15 attempts spread retries over about a day."""
+    hook_disable_after_failures: int = 50
+    """Consecutive failed attempts (over all deliveries) after which a hook is disabled."""
     log_json: bool = False
     testing: bool = False
 

@@ -11,8 +11,9 @@ import json
 import logging
 from typing import Any
 
-log_context: contextvars.ContextVar[dict[str, str]] = contextvars.ContextVar("log_context",
-                                                                              default={})
+# Set per request/job to a fresh dict; never mutated in place, so the shared default is safe.
+log_context: contextvars.ContextVar[dict[str, str]] = contextvars.ContextVar(
+    "log_context", default={})  # noqa: B039
 _STANDARD = set(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {"message", "asctime"}
 
 

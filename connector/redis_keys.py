@@ -51,3 +51,27 @@ def scheduler_lock_key() -> str:
 
 def scheduler_fence_key() -> str:
     return f"{PREFIX}lock:scheduler:fence"
+
+
+POLL_LOCK_TTL_S = 300
+"""A poll holds its (connection, trigger) lock at most this long (a full scan of 100k
+contacts at 500 per page is 200 requests); a dead poller's lock expires by itself."""
+
+HOOK_LOCK_TTL_S = 120
+"""A worker draining one REST hook's deliveries holds its lock at most this long."""
+
+
+def poll_lock_key(connection_id: str, trigger_key: str) -> str:
+    return f"{PREFIX}lock:poll:{connection_id}:{trigger_key}"
+
+
+def poll_fence_key(connection_id: str, trigger_key: str) -> str:
+    return f"{PREFIX}fence:poll:{connection_id}:{trigger_key}"
+
+
+def hook_lock_key(hook_id: str) -> str:
+    return f"{PREFIX}lock:hook:{hook_id}"
+
+
+def hook_dirty_key(hook_id: str) -> str:
+    return f"{PREFIX}hook:{hook_id}:dirty"

@@ -25,8 +25,8 @@ from connector.app import create_app
 from connector.config import Settings
 from connector.runtime import Runtime
 from connector.sandbox.server import SandboxServer
-from connector.store.migrate import upgrade
 from connector.store import all_models  # noqa: F401 - every table, for cleanup
+from connector.store.migrate import upgrade
 from connector.store.models import Base
 from connector.store.workspaces import create_api_key, create_workspace
 from tests.support.services import (

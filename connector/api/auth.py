@@ -22,5 +22,6 @@ def require_workspace_key(bp: Blueprint) -> None:
             if found is None:
                 raise Unauthenticated("the API key is unknown or revoked")
             workspace, api_key = found
-            g.workspace_id, g.workspace_name, g.api_key_id = workspace.id, workspace.name, api_key.id
+            g.workspace_id, g.workspace_name = workspace.id, workspace.name
+            g.api_key_id = api_key.id
         log_context.set({"workspace_id": workspace.id})

@@ -4,13 +4,16 @@ With `?connection=ID`, each action says whether that connection can run it and, 
 abilities its token lacks or that its provider can't do it.
 """
 
+from pathlib import Path
 from typing import Any
 
 from flask import Blueprint, request
 
 from connector.api.auth import require_workspace_key
 from connector.api.inputs import runtime, workspace_id
+from connector.catalog import schema_registry
 from connector.errors import NotFound
+from connector.schema_inline import inline_refs
 from connector.store.connections import get_connection
 from connector.store.models import Connection
 
@@ -29,6 +32,15 @@ def _connection() -> Connection | None:
     return connection
 
 
+def _inlined(schema: Any) -> Any:
+    rt = runtime()
+    cache: dict[int, Any] = rt.__dict__.setdefault("_inlined_schemas", {})
+    if id(schema) not in cache:
+        registry = schema_registry(Path(rt.settings.definitions_path))
+        cache[id(schema)] = inline_refs(schema, registry)
+    return cache[id(schema)]
+
+
 def _describe(definition: Any, connection: Connection | None, *, full: bool) -> dict[str, Any]:
     view: dict[str, Any] = {
         "key": definition.key,
@@ -41,8 +53,8 @@ def _describe(definition: Any, connection: Connection | None, *, full: bool) -> 
                       for name, entry in definition.providers.items()},
     }
     if full:
-        view.update(input_schema=definition.input_schema, output_schema=definition.output_schema,
-                    sample=definition.sample)
+        view.update(input_schema=_inlined(definition.input_schema),
+                    output_schema=_inlined(definition.output_schema), sample=definition.sample)
     if connection is not None:
         entry = definition.provider(connection.provider)
         if entry is None:

@@ -1,6 +1,6 @@
-"""Liveness and metrics, outside `/v1` and without authentication."""
+"""Liveness, outside `/v1` and without authentication (metrics: connector/metrics.py)."""
 
-from flask import Blueprint, Response
+from flask import Blueprint
 
 from connector.api.inputs import runtime
 
@@ -13,9 +13,3 @@ def health() -> dict[str, object]:
     rt.redis.ping()
     return {"status": "ok", "actions": len(rt.catalog.actions)}
 
-
-@bp.get("/metrics")
-def metrics() -> Response:
-    from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-
-    return Response(generate_latest(), mimetype=CONTENT_TYPE_LATEST)

@@ -7,11 +7,11 @@ kind alone, so a provider never needs its own retry branches.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 from typing import Any
 
 
-class OutcomeKind(str, Enum):
+class OutcomeKind(StrEnum):
     SUCCESS = "success"
     UPSTREAM_ERROR = "upstream_error"  # 2xx but empty / not JSON / inner status:"error"
     AUTH_INVALID = "auth_invalid"  # 401: the connection needs a new token

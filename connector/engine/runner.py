@@ -15,9 +15,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from connector.engine.backoff import backoff
+from connector.engine.context import call_context
 from connector.engine.governor import GovernorWait
 from connector.engine.outcome import Outcome, OutcomeKind
-from connector.providers.base import CallContext, ConnectionInfo
+from connector.providers.base import CallContext
 from connector.redis_keys import RUN_DONE_TTL_S, run_done_key
 from connector.runtime import Runtime
 from connector.store import runs
@@ -77,25 +78,16 @@ class Runner:
         return self._settle(run, connection, outcome, record)
 
     def _context(self, run: Run, connection: Connection, token: str) -> CallContext:
-        info = ConnectionInfo(id=connection.id, provider=connection.provider,
-                              base_url=connection.base_url, tenant=connection.tenant,
-                              token=token, instance_id=connection.instance_id,
-                              options=connection.options or {})
         definition = self.rt.catalog.actions[run.action_key]
         marked = False
 
-        def before_request(method: str) -> None:
+        def mark_writing(method: str) -> None:
             nonlocal marked
-            self.rt.governor.acquire(connection.id, connection.rate_limit,
-                                     connection.rate_window_s,
-                                     max_wait_s=self.rt.settings.governor_max_wait_s)
             if definition.side_effect and method.upper() not in READ_METHODS and not marked:
                 runs.mark_writing(self.rt.db, run.id, run.attempt_count)
                 marked = True
 
-        return CallContext(connection=info, http=self.rt.http, before_request=before_request,
-                           lock=self.rt.lock, cache=self.rt.cache_for(connection.id),
-                           default_region=(connection.options or {}).get("default_region"))
+        return call_context(self.rt, connection, token, on_request=mark_writing)
 
     def _attempt(self, run: Run, connection: Connection, ctx: CallContext) -> Outcome:
         definition = self.rt.catalog.actions[run.action_key]

@@ -39,7 +39,8 @@ def sweep(rt: Runtime, *, job_exists: Callable[[str], bool],
     report = SweepReport()
     with rt.db.session() as session:
         running = runs.running_runs(session)
-        stale_queued = runs.queued_runs_due(session, older_than=now - timedelta(seconds=OUTBOX_GRACE_S))
+        stale_queued = runs.queued_runs_due(
+            session, older_than=now - timedelta(seconds=OUTBOX_GRACE_S))
     for run in running:
         if run.worker_id and rt.redis.exists(worker_heartbeat_key(run.worker_id)):
             continue
@@ -68,7 +69,7 @@ def _abandon(rt: Runtime, run: Run, report: SweepReport, now: datetime,
         status, message = RunStatus.DEAD, "the worker died and the run has no attempts left"
     else:
         status, message = RunStatus.QUEUED, "the worker died before anything reached the upstream"
-    record = {"n": run.attempt_count, "worker_id": run.worker_id,
+    record: dict[str, object] = {"n": run.attempt_count, "worker_id": run.worker_id,
               "started_at": run.started_at.isoformat() if run.started_at else None,
               "finished_at": now.isoformat(),
               "outcome": {"kind": "abandoned", "message": message}, "exchanges": []}

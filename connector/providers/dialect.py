@@ -19,6 +19,10 @@ In = Mapping[str, Any]
 
 A = TypeVar("A")
 
+SCOPE_PATTERN = r"scope\W+(?P<ability>[a-z][a-z_]*:[a-z][a-z_]*)"
+"""A 403 naming a `scope:verb` scope: WBIZ "missing the scope messages:send", Corbital v2
+"lacks the required scope: contacts:write" (upstream-apis.md §2, §5)."""
+
 
 class Stop(Exception):
     """Ends an operation early with `outcome` (the first failed exchange or a pre-check)."""

@@ -6,9 +6,15 @@ from collections.abc import Callable, Mapping
 
 from connector.providers.base import Provider
 from connector.providers.corbital import CorbitalProvider
+from connector.providers.corbital_v2 import CorbitalV2Provider
+from connector.providers.waapi import WaapiProvider
+from connector.providers.wbiz import WbizProvider
 
 _FACTORIES: Mapping[str, Callable[[], Provider]] = {
     "corbital": CorbitalProvider,
+    "corbital_v2": CorbitalV2Provider,
+    "wbiz": WbizProvider,
+    "waapi": WaapiProvider,
 }
 
 

@@ -9,10 +9,11 @@ from typing import Any
 from jsonschema import Draft202012Validator, FormatChecker
 
 from connector.config import ROOT
+from connector.engine.context import call_context
 from connector.engine.outcome import OutcomeKind
 from connector.errors import NotFound, ValidationFailed
 from connector.ids import new_id
-from connector.providers.base import CallContext, ConnectionInfo, ProbeResult
+from connector.providers.base import ProbeResult
 from connector.runtime import Runtime
 from connector.store.connections import get_connection
 from connector.store.models import Connection, utcnow
@@ -40,7 +41,8 @@ def _validator() -> Draft202012Validator:
     return Draft202012Validator(schema, format_checker=FormatChecker())
 
 
-def validation_errors(body: dict[str, Any], validator: Draft202012Validator) -> list[dict[str, str]]:
+def validation_errors(body: dict[str, Any],
+                      validator: Draft202012Validator) -> list[dict[str, str]]:
     errors = []
     for error in sorted(validator.iter_errors(body), key=lambda e: list(e.absolute_path)):
         pointer = "".join(f"/{part}" for part in error.absolute_path)
@@ -112,16 +114,7 @@ def test_connection(rt: Runtime, workspace_id: str, connection_id: str) -> Conne
 
 
 def probe(rt: Runtime, connection: Connection, token: str) -> ProbeResult:
-    info = ConnectionInfo(id=connection.id, provider=connection.provider,
-                          base_url=connection.base_url, tenant=connection.tenant, token=token,
-                          instance_id=connection.instance_id, options=connection.options or {})
-
-    def before_request(_method: str) -> None:
-        rt.governor.acquire(connection.id, connection.rate_limit, connection.rate_window_s,
-                            max_wait_s=rt.settings.governor_max_wait_s)
-
-    ctx = CallContext(connection=info, http=rt.http, before_request=before_request,
-                      lock=rt.lock, cache=rt.cache_for(connection.id))
+    ctx = call_context(rt, connection, token)
     result: ProbeResult = rt.provider(connection.provider).probe(ctx)
     return result
 

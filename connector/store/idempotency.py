@@ -16,7 +16,8 @@ from connector.store.db import Database
 from connector.store.models import IdempotencyRecord, utcnow
 
 
-def reserve(db: Database, workspace_id: str, key: str, request_hash: str) -> IdempotencyRecord | None:
+def reserve(db: Database, workspace_id: str, key: str,
+            request_hash: str) -> IdempotencyRecord | None:
     """Insert an in-flight record; returns the existing record when the key is taken."""
     try:
         with db.session() as session:

@@ -70,6 +70,8 @@ class Run(Base):
     phase: Mapped[str | None] = mapped_column(String(20))
     output: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     error: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    # What WhatsApp later reported for the message a send run created (triggers, issue 3).
+    delivery: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     attempts: Mapped[list[Any]] = mapped_column(default=list)
     attempt_count: Mapped[int] = mapped_column(Integer, default=0)
     throttle_count: Mapped[int] = mapped_column(Integer, default=0)

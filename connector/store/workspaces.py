@@ -17,7 +17,8 @@ def create_workspace(session: Session, name: str) -> Workspace:
     return workspace
 
 
-def create_api_key(session: Session, workspace_id: str, name: str = "default") -> tuple[ApiKey, str]:
+def create_api_key(session: Session, workspace_id: str,
+                   name: str = "default") -> tuple[ApiKey, str]:
     """Returns the row and the plaintext key, which is never stored or shown again."""
     plaintext, prefix = generate_api_key()
     key = ApiKey(id=new_id("key"), workspace_id=workspace_id, name=name, prefix=prefix,

@@ -44,8 +44,9 @@ def test_malformed_json_is_400(client: Any, connection: dict[str, Any],
 def test_wrong_content_type_is_415(client: Any, connection: dict[str, Any],
                                    workspace: dict[str, Any]) -> None:
     response = client.post(f"/v1/connections/{connection['id']}/actions/list_groups",
-                           data="page=1", headers={**workspace["headers"],
-                                                   "Content-Type": "application/x-www-form-urlencoded"})
+                           data="page=1",
+                           headers={**workspace["headers"],
+                                    "Content-Type": "application/x-www-form-urlencoded"})
     assert_problem(response, 415)
 
 

@@ -102,13 +102,14 @@ def test_same_idempotency_key_makes_one_upstream_call(client: Any, rt: Any,
                                                       connection: dict[str, Any]) -> None:
     phone = make_contact(tenant)["phone"]
     body = {"phone": phone, "text": "exactly once"}
-    first = call(client, workspace, connection["id"], "send_text", body, **{"Idempotency-Key": "k1"})
-    second = call(client, workspace, connection["id"], "send_text", body, **{"Idempotency-Key": "k1"})
+    key = {"Idempotency-Key": "k1"}
+    first = call(client, workspace, connection["id"], "send_text", body, **key)
+    second = call(client, workspace, connection["id"], "send_text", body, **key)
     assert first.status_code == second.status_code == 202
     assert first.get_json()["id"] == second.get_json()["id"]
     assert second.headers["Idempotent-Replayed"] == "true"
     drain(rt)
-    third = call(client, workspace, connection["id"], "send_text", body, **{"Idempotency-Key": "k1"})
+    third = call(client, workspace, connection["id"], "send_text", body, **key)
     assert third.get_json()["id"] == first.get_json()["id"]
     assert len(sent_messages(tenant)) == 1
     other = call(client, workspace, connection["id"], "send_text", {**body, "text": "changed"},
@@ -179,7 +180,8 @@ def test_token_is_never_stored_logged_or_answered_in_clear(
     token = tenant["token"]
     caplog.set_level("DEBUG")
     phone = make_contact(tenant)["phone"]
-    answers = [call(client, workspace, connection["id"], "send_text", {"phone": phone, "text": "x"})]
+    answers = [call(client, workspace, connection["id"], "send_text",
+                    {"phone": phone, "text": "x"})]
     inject_fault(tenant, kind="status", status=500, method="GET", times=1)
     answers.append(call(client, workspace, connection["id"], "list_contacts", {}))
     drain(rt)

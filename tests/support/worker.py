@@ -22,7 +22,8 @@ ROOT = Path(__file__).resolve().parents[2]
 SCHEDULED_POLL_S = 0.05
 
 
-def drain(rt: Runtime, queues: tuple[str, ...] = QUEUES_BY_PRIORITY, timeout_s: float = 60.0) -> None:
+def drain(rt: Runtime, queues: tuple[str, ...] = QUEUES_BY_PRIORITY,
+          timeout_s: float = 60.0) -> None:
     """Run every queued job, and every scheduled one as it comes due, until none is left.
 
     Scheduled jobs are retries and throttled runs: tests set tiny backoffs, so the wait below

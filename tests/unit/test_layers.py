@@ -16,7 +16,10 @@ def _modules() -> list[Path]:
     found: list[Path] = []
     for name in PURE:
         path = ROOT / name
-        found.extend(sorted(path.rglob("*.py")) if path.is_dir() else [path] if path.exists() else [])
+        if path.is_dir():
+            found.extend(sorted(path.rglob("*.py")))
+        elif path.exists():
+            found.append(path)
     return found
 
 

@@ -3,8 +3,8 @@
 from alembic import context
 
 from connector.config import Settings
-from connector.store.db import Database
 from connector.store import all_models  # noqa: F401 - registers every table
+from connector.store.db import Database
 from connector.store.models import Base
 
 config = context.config

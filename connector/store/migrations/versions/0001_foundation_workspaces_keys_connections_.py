@@ -1,7 +1,7 @@
 """foundation: workspaces, keys, connections, runs
 
 Revision ID: 0001
-Revises: 
+Revises:
 Create Date: 2026-11-21 23:59:58.065587
 """
 import sqlalchemy as sa

@@ -1,0 +1,1 @@
+"""Form webhooks: body decoders, signature checks and per-product presets (pure: no Flask)."""
