@@ -4,9 +4,11 @@ the rate governor, the locks and the cache (actions, probes and trigger polls sh
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime
 
 from connector.providers.base import CallContext, ConnectionInfo
 from connector.runtime import Runtime
+from connector.store.activity import last_inbound
 from connector.store.models import Connection
 
 
@@ -30,4 +32,10 @@ def call_context(rt: Runtime, connection: Connection, token: str, *,
     return CallContext(connection=connection_info(connection, token), http=rt.http,
                        before_request=before_request, lock=rt.lock,
                        cache=rt.cache_for(connection.id),
-                       default_region=(connection.options or {}).get("default_region"))
+                       default_region=(connection.options or {}).get("default_region"),
+                       last_inbound=lambda e164: _last_inbound(rt, connection.id, e164))
+
+
+def _last_inbound(rt: Runtime, connection_id: str, e164: str) -> datetime | None:
+    with rt.db.session() as session:
+        return last_inbound(session, connection_id, e164)

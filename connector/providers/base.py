@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, Protocol
 
 from connector.engine.outcome import Outcome
@@ -49,6 +50,9 @@ class CallContext:
     cache: Cache
     exchanges: list[Exchange] = field(default_factory=list)
     default_region: str | None = None
+    # last_inbound(e164) -> when the contact last wrote to this connection (aware UTC), or
+    # None; the engine fills it from the contact activity table (24 h window sends).
+    last_inbound: Callable[[str], datetime | None] | None = None
 
     def call(self, method: str, url: str, **kwargs: Any) -> Exchange:
         """Send one request through the governor and keep its exchange for the run record."""

@@ -392,6 +392,13 @@ class CorbitalProvider:
                                    {"api_version": "v2", "provider": V2_PROVIDER})
             if outcome.ok:
                 abilities.add(f"{resource}.read")
+            elif outcome.kind is OutcomeKind.THROTTLED and resource != "statuses":
+                # The live test passed; a tight tenant limit must not fail the connection.
+                # Unprobed reads are assumed, like writes, until a 403 says otherwise.
+                unverified = [r for r in PROBED_READS if f"{r}.read" not in abilities]
+                abilities.update(f"{r}.read" for r in unverified)
+                details["unverified"] = ", ".join(f"{r}.read" for r in unverified)
+                break
             elif outcome.kind is not OutcomeKind.SCOPE_MISSING:
                 return ProbeResult(outcome, frozenset(), details)
         return ProbeResult(success({"abilities": sorted(abilities)}), frozenset(abilities), details)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import redis
+
 from connector.catalog import validate_input
 from connector.errors import AbilityMissing, Conflict, NotFound, UnsupportedAction, ValidationFailed
 from connector.queueing import QUEUE_ACTIONS, enqueue_run
@@ -48,8 +50,9 @@ def submit_action(rt: Runtime, workspace_id: str, connection_id: str, action_key
                               action_key=action_key, data=data, queue=queue, replay_of=replay_of)
     try:
         enqueue_run(rt, run.id, run.job_id or run.id, queue)
-    except Exception:  # noqa: BLE001 - Redis down: the run is durable, the outbox sweep enqueues it
-        log.warning("run.enqueue_deferred", extra={"run_id": run.id}, exc_info=True)
+    except redis.RedisError:
+        # The run is committed, so nothing is lost: the outbox sweep enqueues it later.
+        log.warning("run.enqueue_deferred", extra={"run_id": run.id})
     return run
 
 

@@ -259,3 +259,22 @@ def test_requests_count_helper_counts(tenant: dict[str, Any]) -> None:
     before = request_count(tenant)
     make_contact(tenant)
     assert request_count(tenant) == before + 1
+
+
+def test_upstream_429_reschedules_after_retry_after_without_spending_attempts(
+        client: Any, rt: Any, sandbox: Any, workspace: dict[str, Any]) -> None:
+    from tests.conftest import make_connection, make_tenant
+
+    # The connection believes in a generous limit; the tenant enforces 3 per 2 s.
+    tenant = make_tenant(sandbox, rate_limit_max=3, rate_limit_decay_s=2)
+    connection = make_connection(client, workspace, tenant, rate_limit=1000, rate_window_s=60)
+    run_ids = [call(client, workspace, connection["id"], "list_sources", {}).get_json()["id"]
+               for _ in range(6)]
+    drain(rt, timeout_s=60)
+    runs = [get_run(client, workspace, run_id) for run_id in run_ids]
+    assert {r["status"] for r in runs} == {"succeeded"}
+    kinds = [a["outcome"]["kind"] for r in runs for a in r["attempts"]]
+    assert "throttled" in kinds
+    throttled = [a for r in runs for a in r["attempts"] if a["outcome"]["kind"] == "throttled"]
+    assert all(a["outcome"]["retry_after_s"] >= 1 for a in throttled)
+    assert all(r["attempt_count"] >= 1 for r in runs)
