@@ -49,6 +49,8 @@ class Settings:
     retry_cap_s: float = 60.0
     worker_processes: int = 8
     sweep_interval_s: float = 10.0
+    outbox_grace_s: float = 30.0
+    """A queued run gets this long to have its job created before the sweep re-enqueues it."""
     worker_heartbeat_ttl_s: int = 15
     """A worker refreshes its heartbeat every third of this; a missing key means it died."""
     idempotency_ttl_s: int = 86400

@@ -43,3 +43,16 @@ def job_exists(rt: Runtime, job_id: str) -> bool:
     except NoSuchJobError:
         return False
     return job.get_status(refresh=False) not in ("finished", "failed", "canceled", "stopped")
+
+
+def enqueue_delivery(rt: Runtime, delivery_id: str, job_id: str, delay_s: float = 0.0) -> None:
+    """Enqueue `jobs.deliver_hook(delivery_id)` on the hooks queue; the job id is the delivery
+    id (suffixed per retry), so the outbox sweep can tell whether its job still exists."""
+    q = queue(rt, QUEUE_HOOKS)
+    options = {"job_id": job_id, "job_timeout": JOB_TIMEOUT_S, "result_ttl": RESULT_TTL_S,
+               "failure_ttl": FAILURE_TTL_S, "description": f"deliver_hook {delivery_id}"}
+    if delay_s > 0:
+        q.enqueue_in(timedelta(seconds=delay_s), "connector.jobs.deliver_hook", delivery_id,
+                     **options)
+    else:
+        q.enqueue("connector.jobs.deliver_hook", delivery_id, **options)

@@ -21,10 +21,6 @@ from connector.store.states import RunStatus
 
 log = logging.getLogger(__name__)
 
-OUTBOX_GRACE_S = 30
-"""A queued run gets this long to have its job created before the sweep re-enqueues it."""
-
-
 @dataclass
 class SweepReport:
     requeued: list[str] = field(default_factory=list)
@@ -40,7 +36,7 @@ def sweep(rt: Runtime, *, job_exists: Callable[[str], bool],
     with rt.db.session() as session:
         running = runs.running_runs(session)
         stale_queued = runs.queued_runs_due(
-            session, older_than=now - timedelta(seconds=OUTBOX_GRACE_S))
+            session, older_than=now - timedelta(seconds=rt.settings.outbox_grace_s))
     for run in running:
         if run.worker_id and rt.redis.exists(worker_heartbeat_key(run.worker_id)):
             continue

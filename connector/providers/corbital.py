@@ -16,6 +16,7 @@ from connector.engine.classify import classify
 from connector.engine.outcome import FieldError, Outcome, OutcomeKind, invalid, success
 from connector.providers import corbital_mapping as cm
 from connector.providers import corbital_templates as ct
+from connector.providers import corbital_window as cw
 from connector.providers.base import CallContext, ProbeResult
 from connector.providers.dialect import Stop as _Stop
 from connector.providers.dialect import ok as _ok
@@ -340,6 +341,13 @@ def op_send_template(api: _Api, params: _In, data: _In) -> Outcome:
     return _sent(first.get("id"), contact.get("id"), e164)
 
 
+def op_send_message(api: _Api, params: _In, data: _In) -> Outcome:
+    """Text inside the 24 h window, else the template (`corbital_window`)."""
+    return cw.send_message(api.ctx, data,
+                           send_text=lambda d: op_send_text(api, params, d),
+                           send_template=lambda d: op_send_template(api, params, d))
+
+
 _Operation = Callable[[_Api, _In, _In], Outcome]
 
 OPERATIONS: Mapping[str, _Operation] = {
@@ -356,6 +364,7 @@ OPERATIONS: Mapping[str, _Operation] = {
     "send_text": op_send_text,
     "send_media": op_send_media,
     "send_template": op_send_template,
+    "send_message": op_send_message,
 }
 
 

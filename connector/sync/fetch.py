@@ -7,12 +7,15 @@ like HubSpot, announces none), so the run slows down instead of failing.
 
 from __future__ import annotations
 
+import base64
 import logging
 import random
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
+
+import requests
 
 from connector.engine.backoff import backoff
 from connector.engine.classify import classify
@@ -52,6 +55,8 @@ class SourceHttp:
     rng: random.Random = field(default_factory=random.Random)
     requests: int = 0
     throttled: int = 0
+    # The `Link: <...>; rel="next"` target of the last successful answer (link_header paging).
+    last_link_next: str | None = None
 
     def json(self, method: str, url: str, **kwargs: Any) -> Any:
         """The parsed JSON answer of a successful request, else `SourceError`."""
@@ -61,6 +66,7 @@ class SourceHttp:
             exchange = self._send(method, url, **kwargs)
             outcome = classify(exchange, side_effect=False)
             if outcome.ok:
+                self.last_link_next = _link_next(exchange.headers)
                 return exchange.body
             if outcome.kind is OutcomeKind.THROTTLED and throttles < MAX_THROTTLED:
                 throttles += 1
@@ -98,18 +104,27 @@ class SourceHttp:
                 self.sleep(min(wait.wait_s, THROTTLE_CAP_S))
 
 
-def headers_for_auth(auth: Mapping[str, Any] | None, secrets: Mapping[str, str]) -> tuple[
-        dict[str, str], dict[str, str], tuple[str, str] | None]:
-    """(headers, query params, basic auth) for a `rest_auth` object and its decrypted secrets."""
+def headers_for_auth(auth: Mapping[str, Any] | None,
+                     secrets: Mapping[str, str]) -> tuple[dict[str, str], dict[str, str]]:
+    """(headers, query params) for a `rest_auth` object and its decrypted secrets."""
     kind = (auth or {}).get("kind", "none")
     name = str((auth or {}).get("name") or "")
     token = secrets.get("auth.token", "")
     if kind == "bearer":
-        return {"Authorization": f"Bearer {token}"}, {}, None
+        return {"Authorization": f"Bearer {token}"}, {}
     if kind == "header":
-        return {name: token}, {}, None
+        return {name: token}, {}
     if kind == "query":
-        return {}, {name: token}, None
+        return {}, {name: token}
     if kind == "basic":
-        return {}, {}, (str((auth or {}).get("username") or ""), secrets.get("auth.password", ""))
-    return {}, {}, None
+        pair = f"{(auth or {}).get('username') or ''}:{secrets.get('auth.password', '')}"
+        return {"Authorization": "Basic " + base64.b64encode(pair.encode()).decode()}, {}
+    return {}, {}
+
+
+def _link_next(headers: Mapping[str, str]) -> str | None:
+    value = next((v for k, v in headers.items() if k.lower() == "link"), None)
+    for link in requests.utils.parse_header_links(value) if value else ():
+        if link.get("rel") == "next" and link.get("url"):
+            return str(link["url"])
+    return None

@@ -10,6 +10,7 @@ from typing import Any
 import requests
 
 from connector import jobs
+from connector.runtime import Runtime
 from connector.store.models import Run
 from tests.support.tenant_api import inject_fault, make_contact, request_count, sent_messages
 from tests.support.worker import drain, start_workers, stop_workers
@@ -278,3 +279,24 @@ def test_upstream_429_reschedules_after_retry_after_without_spending_attempts(
     throttled = [a for r in runs for a in r["attempts"] if a["outcome"]["kind"] == "throttled"]
     assert all(a["outcome"]["retry_after_s"] >= 1 for a in throttled)
     assert all(r["attempt_count"] >= 1 for r in runs)
+
+
+def test_a_run_accepted_while_redis_is_down_is_enqueued_by_the_outbox_sweep(
+        settings: Any, rt: Any, workspace: dict[str, Any], connection: dict[str, Any]) -> None:
+    from connector.app import create_app
+
+    # An API process whose Redis is unreachable: the run is stored, the answer is still 202.
+    broken = create_app(settings.with_overrides(redis_url="redis://127.0.0.1:1/0"))
+    response = broken.test_client().post(
+        f"/v1/connections/{connection['id']}/actions/list_statuses", json={},
+        headers=workspace["headers"])
+    assert response.status_code == 202
+    run_id = response.get_json()["id"]
+    jobs.bind_runtime(Runtime(rt.settings.with_overrides(outbox_grace_s=0)))
+    try:
+        assert jobs.sweep_outbox()["reenqueued"] == 1
+        drain(jobs.current_runtime())
+    finally:
+        jobs.bind_runtime(rt)
+    with rt.db.session() as session:
+        assert session.get(Run, run_id).status == "succeeded"

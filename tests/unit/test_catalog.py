@@ -124,10 +124,10 @@ RULE_CASES = [
     ),
     pytest.param(
         "actions/get_contact.json",
-        lambda d: d["providers"].update(wbiz={"operation": "get", "resource": "contacts",
-                                              "abilities": []}),
-        "/providers/wbiz", "provider 'wbiz' is not in schemas/abilities.json; known providers:"
-        " 'corbital'",
+        lambda d: d["providers"].update(wamatrix={"operation": "get", "resource": "contacts",
+                                                  "abilities": []}),
+        "/providers/wamatrix", "provider 'wamatrix' is not in schemas/abilities.json; known "
+        "providers: 'corbital', 'corbital_v2', 'waapi', 'wbiz'",
         id="provider-unknown",
     ),
     pytest.param(

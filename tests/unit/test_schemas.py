@@ -154,5 +154,5 @@ def test_corbital_abilities_are_exactly_the_v1_list():
     crud = {f"{r}.{v}" for r in ("contacts", "statuses", "sources", "groups")
             for v in ("create", "read", "update", "delete")}
     reads = {"templates.read", "templatebots.read", "messagebots.read", "messages.send"}
-    assert set(abilities) == {"corbital"}
+    assert set(abilities) == {"corbital", "corbital_v2", "wbiz", "waapi"}
     assert set(abilities["corbital"]) == crud | reads

@@ -1,0 +1,72 @@
+"""What the trigger jobs do: poll under a per-(connection, trigger) lock, drain a hook, sweep.
+
+Enqueueing happens only after the rows it points at are committed (outbox); if Redis refuses,
+the sweep finds the pending deliveries without a job and enqueues them.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from sqlalchemy import select
+
+from connector.engine.delivery import drain_hook
+from connector.engine.poller import PollResult, poll
+from connector.queueing import enqueue_delivery, job_exists
+from connector.redis_keys import POLL_LOCK_TTL_S, poll_fence_key, poll_lock_key
+from connector.runtime import Runtime
+from connector.services.hooks import sweep_deliveries
+from connector.services.platform import link_pending_statuses
+from connector.store.trigger_models import HookDelivery
+
+log = logging.getLogger(__name__)
+
+
+def poll_once(rt: Runtime, connection_id: str, trigger_key: str) -> PollResult:
+    """Poll unless another process is polling the same pair right now (then skip)."""
+    lock = rt.redis.lock(poll_lock_key(connection_id, trigger_key), timeout=POLL_LOCK_TTL_S,
+                         blocking=False)
+    if not lock.acquire():
+        return PollResult("skipped", message="another poll of this trigger is running")
+    try:
+        # The fencing token numbers each poll that held the lock (visible in logs); the
+        # cursor's version check is what refuses a stale poll's commit.
+        fence = int(rt.redis.incr(poll_fence_key(connection_id, trigger_key)))
+        result = poll(rt, connection_id, trigger_key)
+        log.info("poll.fence", extra={"connection_id": connection_id, "fence": fence})
+    finally:
+        try:
+            lock.release()
+        except Exception:  # noqa: BLE001 - expired under us: the version fence already held
+            log.warning("poll.lock_expired", extra={"connection_id": connection_id})
+    enqueue_deliveries(rt, result.delivery_ids)
+    return result
+
+
+def enqueue_deliveries(rt: Runtime, delivery_ids: list[str]) -> None:
+    try:
+        for delivery_id in delivery_ids:
+            enqueue_delivery(rt, delivery_id, delivery_id)
+    except Exception:  # noqa: BLE001 - Redis down: rows are durable, the sweep enqueues them
+        log.warning("hooks.enqueue_deferred", extra={"count": len(delivery_ids)}, exc_info=True)
+
+
+def deliver(rt: Runtime, delivery_id: str, worker_id: str) -> int:
+    with rt.db.session() as session:
+        hook_id = session.scalar(select(HookDelivery.hook_id).where(
+            HookDelivery.id == delivery_id))
+    if hook_id is None:
+        return 0
+    retries = drain_hook(rt, hook_id, worker_id)
+    for retry in retries:
+        enqueue_delivery(rt, retry.delivery_id, retry.job_id, retry.delay_s)
+    return len(retries)
+
+
+def sweep(rt: Runtime, **options: Any) -> dict[str, int]:
+    report = sweep_deliveries(
+        rt, job_exists=lambda job_id: job_exists(rt, job_id),
+        enqueue=lambda d: enqueue_delivery(rt, d.id, d.job_id or d.id), **options)
+    report["linked_statuses"] = link_pending_statuses(rt)
+    return report
