@@ -175,8 +175,9 @@ def sweep_cmd() -> None:
 
 
 @cli.command("dev")
-@click.option("--api-port", type=int, default=8080, show_default=True)
-@click.option("--sandbox-port", type=int, default=8090, show_default=True)
+@click.option("--api-port", type=int, default=8080, show_default=True, envvar="WA_API_PORT")
+@click.option("--sandbox-port", type=int, default=8090, show_default=True,
+              envvar="WA_SANDBOX_PORT")
 def dev_cmd(api_port: int, sandbox_port: int) -> None:
     """Start everything on this machine (make run)."""
     from connector.devserver import run_dev
