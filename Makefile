@@ -17,7 +17,7 @@ run: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m connector.cli lint-defs
-	$(PY) -m pytest
+	$(PY) -m tests.run_suite
 
 lint: $(STAMP)
 	$(PY) -m ruff check connector tests bench worker.py wsgi.py

@@ -37,7 +37,7 @@ RESULTS = ROOT / "bench" / "results"
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/8")
 DATABASE_URL = os.environ.get("BENCH_DATABASE_URL", "")  # empty: SQLite file under /tmp
 PY = sys.executable
-READY_TIMEOUT_S = 30.0
+READY_TIMEOUT_S = 120.0  # a loaded 2-core box needs long to spawn 8 workers
 TERMINAL = ("succeeded", "failed", "in_doubt", "dead")
 
 
@@ -87,7 +87,8 @@ def machine() -> dict[str, Any]:
         pass
     return {"cpus": os.cpu_count(), "cpu": cpu, "python": platform.python_version(),
             "kernel": platform.release(),
-            "memory_gib": round(psutil.virtual_memory().total / 2**30, 1)}
+            "memory_gib": round(psutil.virtual_memory().total / 2**30, 1),
+            "loadavg_1_5_15": [round(x, 2) for x in os.getloadavg()]}
 
 
 def write_result(name: str, data: dict[str, Any]) -> Path:

@@ -19,7 +19,7 @@ from typing import Any
 from rq import Queue
 from rq.registry import FinishedJobRegistry
 
-from bench.common import REDIS_URL, PY, Stack, cpu_s, load, percentile, print_table, write_result
+from bench.common import PY, REDIS_URL, Stack, cpu_s, load, percentile, print_table, write_result
 
 API_TARGET_MS = 3.0
 WORKER_TARGET_MS = 5.0

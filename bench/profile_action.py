@@ -1,4 +1,4 @@
-"""Where an action's CPU goes: cProfile of the API handler and of the worker, in-process.
+"""Where an action's CPU goes: cProfile (CPU-time timer) of the API handler and the worker.
 
     .venv/bin/python -m bench.profile_action [--actions 500] [--top 30]
 
@@ -28,6 +28,38 @@ from connector.queueing import QUEUES_BY_PRIORITY
 from connector.runtime import Runtime
 
 
+def use_legacy_store() -> None:
+    """The claim (UPDATE, then SELECT, then the connection in a second transaction) and the
+    settle (SELECT ... FOR UPDATE, then the ORM's UPDATE) as they were before the changes in
+    BENCHMARKS.md, to measure both in one command."""
+    from sqlalchemy import update
+
+    from connector.store import runs
+    from connector.store.models import Connection, Run, utcnow
+    from connector.store.states import RunStatus
+
+    def claim_with_connection(db: Any, run_id: str, worker_id: str) -> Any:
+        with db.session() as session:
+            result = session.execute(
+                update(Run)
+                .where(Run.id == run_id, Run.status == RunStatus.QUEUED.value)
+                .values(status=RunStatus.RUNNING.value, worker_id=worker_id,
+                        phase="preparing", started_at=utcnow(),
+                        attempt_count=Run.attempt_count + 1, next_attempt_at=None))
+            if result.rowcount != 1:
+                return None
+            run = session.get(Run, run_id)
+        with db.session() as session:
+            connection = session.get(Connection, run.connection_id)
+        return run, connection
+
+    def settle_claimed(db: Any, run: Any, result: Any) -> Any:
+        return runs.settle(db, run.id, run.attempt_count, result)
+
+    runs.claim_with_connection = claim_with_connection  # type: ignore[assignment]
+    runs.settle_claimed = settle_claimed  # type: ignore[assignment]
+
+
 def report(profile: cProfile.Profile, top: int) -> str:
     out = io.StringIO()
     stats = pstats.Stats(profile, stream=out)
@@ -41,7 +73,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--actions", type=int, default=500)
     parser.add_argument("--top", type=int, default=30)
     parser.add_argument("--no-profile", action="store_true", help="only time, no cProfile")
+    parser.add_argument("--legacy-store", action="store_true",
+                        help="A/B: the worker's claim and settle as before the bench changes")
+    parser.add_argument("--no-trust-env", action="store_true",
+                        help="experiment: requests' trust_env off (no proxy lookup per call)")
     args = parser.parse_args(argv)
+    if args.legacy_store:
+        use_legacy_store()
     stack = Stack()
     try:
         stack.prepare_store()
@@ -60,6 +98,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         url = f"/v1/connections/{connection}/actions/send_text"
         rt = Runtime(settings)
         jobs.bind_runtime(rt)
+        if args.no_trust_env:
+            rt.http._session.trust_env = False
 
         def post(n: int) -> None:
             for i in range(n):
@@ -73,7 +113,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
         post(20)
         drain()
-        api_profile, worker_profile = cProfile.Profile(), cProfile.Profile()
+        api_profile = cProfile.Profile(time.process_time)
+        worker_profile = cProfile.Profile(time.process_time)
         t0 = time.process_time()
         if not args.no_profile:
             api_profile.enable()
@@ -95,10 +136,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         print(report(api_profile, args.top))
         print("==== WORKER ====")
         print(report(worker_profile, args.top))
-    label = "with cProfile" if not args.no_profile else "no profiler"
+    label = ("with cProfile" if not args.no_profile else "no profiler") + (
+        ", legacy store" if args.legacy_store else "") + (
+        ", trust_env off" if args.no_trust_env else "")
     print(f"in-process CPU per action ({label}): API {api_ms:.2f} ms, worker {worker_ms:.2f} ms")
     data = {"actions": args.actions, "profiled": not args.no_profile, "api_ms": api_ms,
-            "worker_ms": worker_ms}
+            "worker_ms": worker_ms, "legacy_store": args.legacy_store,
+            "no_trust_env": args.no_trust_env}
     write_result("profile_action", data)
     return data
 

@@ -74,6 +74,9 @@ def one(stack: Stack, limit: int, window_s: int, windows: int) -> dict[str, Any]
     stats = stack.stats(tenant)
     start = times[0] if times else 0.0
     in_window = [t for t in times if start <= t < start + duration_s]
+    # The sandbox's own max counts the bench's setup calls (probe, contact) too: count sends only.
+    sends_max = max((sum(1 for u in times[i:] if u < t + window_s) for i, t in
+                     enumerate(times)), default=0)
     achieved = len(in_window) / (limit * windows)
     codes = result["load"].codes if "load" in result else {}
     return {"limit": limit, "window_s": window_s, "windows": windows, "submitted": total,
@@ -82,6 +85,7 @@ def one(stack: Stack, limit: int, window_s: int, windows: int) -> dict[str, Any]
             "achieved_per_s": len(in_window) / duration_s, "limit_per_s": limit / window_s,
             "throttled_429": stats.get("throttled"),
             "max_in_sliding_window": stats.get("max_in_sliding_window"),
+            "sends_max_in_sliding_window": sends_max,
             "max_in_any_window": stats.get("max_in_any_window"),
             "target_met": achieved >= RATE_TARGET and not stats.get("throttled")}
 
@@ -106,12 +110,14 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             stack.close()
     rows = [(f"{r['limit']}/{r['window_s']}s", f"{r['windows']} x {r['window_s']}s",
              f"{r['submit_rate_per_s']:.1f}/s", r["accepted_upstream"], r["allowed_upstream"],
-             f"{r['achieved_ratio']:.3f}", r["throttled_429"], r["max_in_sliding_window"],
+             f"{r['achieved_ratio']:.3f}", r["throttled_429"], r["sends_max_in_sliding_window"],
+             r["max_in_sliding_window"],
              "met" if r["target_met"] else "MISSED") for r in results]
     print_table(f"Rate limit on, send_text, {LATENCY_MS} ms upstream, {args.workers} workers, "
                 f"{OVERLOAD}x overload", rows,
                 ("limit", "measured", "offered", "accepted", "limit allows", "achieved ratio",
-                 "429s", "max in sliding window", ">=0.95 & 0 429"))
+                 "429s", "max sends in a window", "sandbox max (all calls)",
+                 ">=0.95 & 0 429"))
     for r in results:
         print(f"{r['limit']}/{r['window_s']}s: API codes {r['api_codes']}")
     path = write_result(f"rate_limited{args.tag}", {"runs": results, "workers": args.workers})

@@ -120,6 +120,11 @@ class ActionDefinition(_ProviderLookup):
     file: str
     input_validator: Draft202012Validator = field(repr=False)
     output_validator: Draft202012Validator = field(repr=False)
+    # provider -> why it can't do this action (shown instead of a bare "not supported").
+    unsupported: Mapping[str, str] = field(default_factory=dict)
+
+    def unsupported_reason(self, provider: str) -> str:
+        return self.unsupported.get(provider) or f"not supported by provider {provider!r}"
 
 
 @dataclass(frozen=True, eq=False)
@@ -285,6 +290,7 @@ def _action(defn: Definition, registry: Registry) -> ActionDefinition:
         file=defn.file,
         input_validator=_validator(data["input_schema"], registry),
         output_validator=_validator(data["output_schema"], registry),
+        unsupported=MappingProxyType(dict(data.get("unsupported", {}))),
     )
 
 

@@ -141,6 +141,15 @@ def connection_create(workspace_ref: str, provider: str, base_url: str, tenant: 
                          "abilities)")
 
 
+def _register_sync_commands() -> None:
+    from connector.sync_cli import sync_group
+
+    cli.add_command(sync_group)
+
+
+_register_sync_commands()
+
+
 @cli.command("worker")
 @click.option("--processes", type=int, help="worker processes (default WA_WORKER_PROCESSES)")
 @click.option("--burst", is_flag=True, help="one process; exit when the queues are empty")

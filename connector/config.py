@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import MISSING, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +42,9 @@ class Settings:
     http_read_timeout_s: float = 15.0
     default_rate_limit: int = 60
     default_rate_window_s: float = 60.0
+    governor_margin_s: float = 0.1
+    """Added to every rate window: a request granted at t reaches the tenant a little later,
+    and that delay varies (load, network); without slack, arrivals bunch past the window."""
     governor_max_wait_s: float = 2.0
     """A worker waits this long for a rate-limit grant; a longer wait reschedules the run."""
     retry_max_attempts: int = 5
@@ -54,6 +57,16 @@ class Settings:
     worker_heartbeat_ttl_s: int = 15
     """A worker refreshes its heartbeat every third of this; a missing key means it died."""
     idempotency_ttl_s: int = 86400
+    sync_lease_s: float = 60.0
+    """A running sync renews its lease every third of this; a dead worker frees it after this."""
+    sync_queued_lease_s: float = 3600.0
+    """How long a queued sync run holds its place before a newer start may replace it."""
+    sync_write_threads: int = 4
+    """Concurrent tenant writes per sync page (each still passes the connection's governor)."""
+    sync_rate_share: float = 0.5
+    """Share of a connection's rate limit a sync may fill; actions always keep the rest."""
+    sync_governor_max_wait_s: float = 30.0
+    sync_job_timeout_s: int = 6 * 3600
     ssrf_allow_networks: tuple[str, ...] = field(default_factory=tuple)
     trigger_poll_default_interval_s: int = 60
     """A REST hook or feed on a poll trigger is polled this often unless it asks otherwise."""
@@ -71,6 +84,10 @@ class Settings:
     """With base 5 s and cap 6 h, 15 attempts spread retries over about a day."""
     hook_disable_after_failures: int = 50
     """Consecutive failed attempts (over all deliveries) after which a hook is disabled."""
+    workflow_retention_s: int = 30 * 86400
+    """Raw form submissions (encrypted) and run trigger data are deleted after this long."""
+    workflow_sweep_stale_s: float = 30.0
+    """A workflow run untouched this long with no step in progress is advanced by the sweep."""
     log_json: bool = False
     testing: bool = False
 
@@ -82,7 +99,8 @@ class Settings:
         for f in fields(cls):
             name = UNPREFIXED.get(f.name, prefix + f.name.upper())
             if name in env:
-                values[f.name] = _parse(name, env[name], f.default)
+                default = f.default_factory() if f.default is MISSING else f.default  # type: ignore[misc]
+                values[f.name] = _parse(name, env[name], default)
         values.update(overrides)
         return replace(cls(), **values)
 

@@ -59,3 +59,66 @@ def sweep_outbox() -> dict[str, int]:
 def _requeue(rt: Runtime, run: Run) -> None:
     if run.job_id:
         enqueue_run(rt, run.id, run.job_id, run.queue)
+
+
+def poll_trigger(connection_id: str, trigger_key: str) -> dict[str, object]:
+    """Poll one (connection, poll trigger); REST-hook deliveries are enqueued for new items."""
+    from connector.services.trigger_work import poll_once
+
+    result = poll_once(current_runtime(), connection_id, trigger_key)
+    return {"status": result.status, "new_items": result.new_items, "requests": result.requests}
+
+
+def deliver_hook(delivery_id: str) -> int:
+    """Deliver the hook of `delivery_id` (its due deliveries, in item order); returns retries."""
+    from connector.services.trigger_work import deliver
+
+    return deliver(current_runtime(), delivery_id, worker_id())
+
+
+def sweep_hook_deliveries() -> dict[str, int]:
+    from connector.services.trigger_work import sweep as sweep_triggers
+
+    return sweep_triggers(current_runtime())
+
+
+def advance_workflow(workflow_run_id: str) -> str | None:
+    """Run a workflow run's steps in order; a retried step comes back here after its wait."""
+    from connector.engine.workflow_runner import WorkflowRunner
+    from connector.services.workflows import enqueue_advance
+
+    rt = current_runtime()
+    decision = WorkflowRunner(rt, worker_id()).advance(workflow_run_id)
+    if decision is not None:
+        enqueue_advance(rt, workflow_run_id, decision.job_id, decision.delay_s)
+        return "queued"
+    return None
+
+
+def start_scheduled_workflow(workflow_id: str, interval_s: float) -> str | None:
+    import time
+
+    from connector.services.workflows import start_scheduled
+
+    return start_scheduled(current_runtime(), workflow_id, tick=int(time.time() // interval_s))
+
+
+def sweep_workflows() -> dict[str, int]:
+    """Outbox for workflow runs (a lost job, a step finished by a plain run job) and retention."""
+    from connector.services.workflow_sweep import sweep
+
+    return sweep(current_runtime())
+
+
+def run_sync(sync_run_id: str) -> str | None:
+    """Run one sync run page by page (connector/sync/runner.py); resumable from saved state."""
+    from connector.sync.runner import SyncRunner
+
+    return SyncRunner(current_runtime(), worker_id()).execute(sync_run_id)
+
+
+def schedule_sync(sync_id: str) -> str | None:
+    """A scheduler tick for one sync: start a run unless one is active (ticks coalesce)."""
+    from connector.services.syncs import scheduled_tick
+
+    return scheduled_tick(current_runtime(), sync_id)

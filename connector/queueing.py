@@ -56,3 +56,11 @@ def enqueue_delivery(rt: Runtime, delivery_id: str, job_id: str, delay_s: float 
                      **options)
     else:
         q.enqueue("connector.jobs.deliver_hook", delivery_id, **options)
+
+
+def enqueue_sync_run(rt: Runtime, run_id: str) -> None:
+    """Enqueue `jobs.run_sync(run_id)` on the sync queue (below actions); job id = run id."""
+    queue(rt, QUEUE_SYNC).enqueue(
+        "connector.jobs.run_sync", run_id, job_id=run_id,
+        job_timeout=rt.settings.sync_job_timeout_s, result_ttl=RESULT_TTL_S,
+        failure_ttl=FAILURE_TTL_S, description=f"run_sync {run_id}")

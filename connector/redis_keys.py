@@ -75,3 +75,13 @@ def hook_lock_key(hook_id: str) -> str:
 
 def hook_dirty_key(hook_id: str) -> str:
     return f"{PREFIX}hook:{hook_id}:dirty"
+
+
+def sync_active_key(sync_id: str) -> str:
+    """Id of the sync's one active run; a lease renewed by its worker (Settings.sync_lease_s)."""
+    return f"{PREFIX}sync:{sync_id}:active"
+
+
+def sync_source_pace_key(sync_id: str) -> str:
+    """Governor key for a sync's requests to its source (its own rate limit and 429 penalty)."""
+    return f"sync-source:{sync_id}"

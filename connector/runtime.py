@@ -41,7 +41,7 @@ class Runtime:
 
     @cached_property
     def catalog(self) -> Catalog:
-        return load(Path(self.settings.definitions_path), known_operations=known_operations())
+        return load_catalog(Path(self.settings.definitions_path))
 
     @cached_property
     def cipher(self) -> TokenCipher:
@@ -52,7 +52,7 @@ class Runtime:
 
     @cached_property
     def governor(self) -> RateGovernor:
-        return RateGovernor(self.redis)
+        return RateGovernor(self.redis, margin_s=self.settings.governor_margin_s)
 
     @cached_property
     def http(self) -> HttpClient:
@@ -76,6 +76,22 @@ class Runtime:
             self.db.dispose()
         if "redis" in self.__dict__:
             self.redis.close()
+
+
+# Loading validates every definition (~0.5 s); a process (or a test session) that builds several
+# runtimes over the same unchanged files reuses the result. The key includes every file's mtime,
+# so an edited definition is loaded again.
+_catalogs: dict[tuple[str, tuple[tuple[str, int], ...]], Catalog] = {}
+
+
+def load_catalog(root: Path) -> Catalog:
+    folders = ("actions", "triggers", "schemas")
+    files = sorted(p for folder in folders for p in (root / folder).rglob("*.json"))
+    key = (str(root.resolve()), tuple((str(p), p.stat().st_mtime_ns) for p in files))
+    if key not in _catalogs:
+        _catalogs.clear()
+        _catalogs[key] = load(root, known_operations=known_operations())
+    return _catalogs[key]
 
 
 class RedisCache:

@@ -64,7 +64,28 @@ def maintenance_entries(rt: Runtime) -> list[Entry]:
 
 # Each feature that schedules work adds one function here: (runtime) -> entries. The scheduler
 # re-reads them every `RELOAD_INTERVAL_S`, so new subscriptions and syncs are picked up.
-ENTRY_SOURCES: tuple[Callable[[Runtime], list[Entry]], ...] = (maintenance_entries,)
+def _trigger_entries(rt: Runtime) -> list[Entry]:
+    from connector.trigger_schedule import trigger_entries
+
+    return trigger_entries(rt)
+
+
+def _workflow_entries(rt: Runtime) -> list[Entry]:
+    from connector.services.workflow_sweep import workflow_entries
+
+    return workflow_entries(rt)
+
+
+def _crm_sync_entries(rt: Runtime) -> list[Entry]:
+    from connector.services.syncs import sync_entries
+
+    return sync_entries(rt)
+
+
+ENTRY_SOURCES: tuple[Callable[[Runtime], list[Entry]], ...] = (maintenance_entries,
+                                                                _trigger_entries,
+                                                                _workflow_entries,
+                                                                _crm_sync_entries)
 RELOAD_INTERVAL_S = 15.0
 
 

@@ -18,6 +18,7 @@ import time
 from collections.abc import Sequence
 
 from rq import SimpleWorker
+from rq.scheduler import RQScheduler
 
 from connector import jobs
 from connector.config import Settings
@@ -74,6 +75,20 @@ def run_worker(settings: Settings, queues: Sequence[str] = QUEUES_BY_PRIORITY,
         rt.close()
 
 
+def run_rq_scheduler(settings: Settings, queues: Sequence[str] = QUEUES_BY_PRIORITY) -> None:
+    """The pool's one RQ scheduler process (moves due retries and throttled runs to their queue).
+
+    RQ would fork one from every worker instead; a SIGKILLed worker then leaves that fork
+    orphaned and running forever. Owned by the pool, it is supervised and exits with it.
+    """
+    watch_parent()
+    rt = Runtime(settings)
+    try:
+        RQScheduler(list(queues), connection=rt.redis).work()
+    finally:
+        rt.close()
+
+
 def run_pool(settings: Settings, processes: int,
              queues: Sequence[str] = QUEUES_BY_PRIORITY, *, exit_with_parent: bool = False) -> None:
     """Start `processes` workers and restart any that dies, until SIGTERM/SIGINT.
@@ -86,9 +101,12 @@ def run_pool(settings: Settings, processes: int,
     children: list[multiprocessing.process.BaseProcess] = []
     stopping = threading.Event()
 
-    def spawn() -> multiprocessing.process.BaseProcess:
-        child = context.Process(target=run_worker, args=(settings, tuple(queues)),
-                                kwargs={"pool_child": True}, daemon=False)
+    def spawn(index: int) -> multiprocessing.process.BaseProcess:
+        if index == 0:
+            child = context.Process(target=run_rq_scheduler, args=(settings, tuple(queues)))
+        else:
+            child = context.Process(target=run_worker, args=(settings, tuple(queues)),
+                                    kwargs={"pool_child": True, "with_scheduler": False})
         child.start()
         return child
 
@@ -100,7 +118,7 @@ def run_pool(settings: Settings, processes: int,
 
     signal.signal(signal.SIGTERM, shutdown)
     signal.signal(signal.SIGINT, shutdown)
-    children.extend(spawn() for _ in range(processes))
+    children.extend(spawn(index) for index in range(processes + 1))
     while not stopping.wait(1.0):
         if exit_with_parent and os.getppid() != parent:
             shutdown(signal.SIGTERM, None)
@@ -108,6 +126,6 @@ def run_pool(settings: Settings, processes: int,
         for index, child in enumerate(children):
             if not child.is_alive():
                 log.warning("worker.restart", extra={"pid": child.pid, "code": child.exitcode})
-                children[index] = spawn()
+                children[index] = spawn(index)
     for child in children:
         child.join(timeout=30)

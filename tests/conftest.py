@@ -37,7 +37,11 @@ from tests.support.services import (
 )
 
 TEST_SECRET_KEY = Fernet.generate_key().decode()
-DB_PARAMS = ["sqlite"] + (["postgresql"] if postgres_url() else [])
+# WA_TEST_DATABASES=sqlite|postgresql runs one of them (`make test` runs the two in parallel
+# processes); unset: SQLite, plus PostgreSQL when it answers.
+_WANTED = os.environ.get("WA_TEST_DATABASES", "sqlite,postgresql").split(",")
+DB_PARAMS = [name for name in ("sqlite", "postgresql") if name in _WANTED
+             and (name == "sqlite" or postgres_url())]
 
 
 @pytest.fixture(scope="session")

@@ -4,7 +4,21 @@ from flask import Flask
 
 
 def register_blueprints(app: Flask) -> None:
-    from connector.api import actions, catalog, connections, health, me, runs
+    from connector.api import (
+        actions,
+        catalog,
+        connections,
+        form_hooks,
+        health,
+        hooks,
+        me,
+        platform_hooks,
+        runs,
+        syncs,
+        triggers,
+        workflows,
+    )
 
-    for module in (health, me, connections, catalog, actions, runs):
+    for module in (health, me, connections, catalog, actions, runs,
+                   hooks, triggers, platform_hooks, form_hooks, workflows, syncs):
         app.register_blueprint(module.bp)

@@ -59,7 +59,7 @@ def _describe(definition: Any, connection: Connection | None, *, full: bool) -> 
         entry = definition.provider(connection.provider)
         if entry is None:
             view["available"], view["unavailable_reason"] = False, (
-                f"not supported by provider {connection.provider!r}")
+                definition.unsupported_reason(connection.provider))
             view["missing_abilities"] = []
         else:
             missing = sorted(set(entry.abilities) - set(connection.abilities))

@@ -31,12 +31,15 @@ class ErrorRules:
     - `config_errors`: (marker, explanation) pairs; an error answer of any status holding a
       marker is a configuration mistake, halted instead of retried or reported as invalid.
     - `field_names`: upstream field name -> our input field name, for validation pointers.
+    - `ability_format`: how the ability named by the pattern becomes our ability string.
     """
 
     scope_message_pattern: str | None = None
     halt_reasons: tuple[tuple[str, str], ...] = ()
     config_errors: tuple[tuple[str, str], ...] = ()
     field_names: Mapping[str, str] = field(default_factory=dict)
+    # How a named ability becomes ours, e.g. waapi's permission "read" -> "instances:{}".
+    ability_format: str = "{}"
 
     def __post_init__(self) -> None:
         if self.scope_message_pattern is not None:
@@ -165,6 +168,8 @@ def _forbidden(answer: _Answer) -> Outcome:
     match = re.search(pattern, answer.words, re.IGNORECASE) if pattern else None
     if match is not None:
         ability = match.groupdict().get("ability") or (match.group(1) if match.groups() else None)
+        if ability:
+            ability = answer.rules.ability_format.format(ability)
         return answer.outcome(
             OutcomeKind.SCOPE_MISSING,
             f"the token lacks the ability {ability or '(unnamed)'}; enable it for the API token "

@@ -34,6 +34,9 @@ log = logging.getLogger(__name__)
 BATCH = 50
 USER_AGENT = "wa-connector-hooks/1"
 RESPONSE_EXCERPT_CHARS = 500
+EARLY_TOLERANCE_S = 1.0
+"""RQ schedules delayed jobs at whole-second resolution, so a retry's job may start up to a
+second before the delivery's `next_attempt_at`: that counts as due."""
 
 
 @dataclass(frozen=True)
@@ -49,6 +52,14 @@ def _session(allow_networks: tuple[str, ...]) -> requests.Session:
     return guarded_session(SsrfGuard(allow_networks), pool_maxsize=16)
 
 
+def _allow_list(setting: Any) -> tuple[str, ...]:
+    # Settings.from_env hands a comma-separated string for this tuple field (its default is a
+    # factory, so the parser doesn't know the type); tests pass a tuple.
+    if isinstance(setting, str):
+        return tuple(part.strip() for part in setting.split(",") if part.strip())
+    return tuple(setting)
+
+
 def body_of(item: TriggerItem) -> bytes:
     """The exact bytes a receiver gets for an item (the same on every attempt)."""
     return json.dumps(item_view(item), sort_keys=True, separators=(",", ":")).encode()
@@ -62,143 +73,200 @@ def retry_delay(attempt: int, rt: Runtime, rng: random.Random) -> float:
                               cap_s=rt.settings.hook_retry_cap_s / 2, rng=rng)
 
 
+# The hook lock holds its owner's worker id, so the sweep can break the lock of a dead worker
+# (compare-and-delete) instead of waiting for the TTL.
+_RELEASE = ("if redis.call('get', KEYS[1]) == ARGV[1] then "
+            "return redis.call('del', KEYS[1]) else return 0 end")
+_EXTEND = ("if redis.call('get', KEYS[1]) == ARGV[1] then "
+           "return redis.call('expire', KEYS[1], ARGV[2]) else return 0 end")
+
+
+def release_hook_lock(rt: Runtime, hook_id: str, owner: str) -> bool:
+    """Delete the hook's lock if `owner` holds it (its own release, or a sweep's break)."""
+    return bool(rt.redis.eval(_RELEASE, 1, hook_lock_key(hook_id), owner))
+
+
 def drain_hook(rt: Runtime, hook_id: str, worker_id: str,
                rng: random.Random | None = None) -> list[Retry]:
     """Deliver every due delivery of `hook_id`; returns the retries to schedule."""
     rng = rng or random.Random()
+    key = hook_lock_key(hook_id)
     rt.redis.set(hook_dirty_key(hook_id), "1", ex=HOOK_LOCK_TTL_S)
     retries: list[Retry] = []
     while True:
-        lock = rt.redis.lock(hook_lock_key(hook_id), timeout=HOOK_LOCK_TTL_S, blocking=False)
-        if not lock.acquire():
+        if not rt.redis.set(key, worker_id, nx=True, ex=HOOK_LOCK_TTL_S):
             return retries  # the holder sees the dirty mark before it lets go
         try:
             while True:
                 rt.redis.delete(hook_dirty_key(hook_id))
-                batch = _due(rt, hook_id)
-                if not batch:
+                rt.redis.eval(_EXTEND, 1, key, worker_id, HOOK_LOCK_TTL_S)
+                batch = _claim(rt, hook_id, worker_id)
+                if batch is None:
                     break
-                for delivery_id in batch:
-                    retry = attempt_delivery(rt, delivery_id, worker_id, rng)
-                    if retry is not None:
-                        retries.append(retry)
-                    if not _hook_active(rt, hook_id):
-                        return retries
+                retry = _send_batch(rt, batch, worker_id, rng)
+                if retry is not None:
+                    retries.append(retry)
+                    break  # the receiver is failing: the rest waits behind the retry
+                if batch.hook.status != "active":
+                    break
         finally:
-            lock.release()
+            release_hook_lock(rt, hook_id, worker_id)
         if not rt.redis.exists(hook_dirty_key(hook_id)):
             return retries
 
 
-def _due(rt: Runtime, hook_id: str) -> list[str]:
-    now = datetime.now(UTC)
+@dataclass
+class _Batch:
+    hook: Hook
+    secret: str
+    deliveries: list[HookDelivery]
+    items: dict[str, TriggerItem]
+
+
+def _claim(rt: Runtime, hook_id: str, worker_id: str) -> _Batch | None:
+    """pending -> delivering for the hook's next due deliveries (item order), in one go."""
+    now = datetime.now(UTC) + timedelta(seconds=EARLY_TOLERANCE_S)
     with rt.db.session() as session:
-        return list(session.scalars(
+        hook = session.get(Hook, hook_id)
+        if hook is None or hook.status != "active":
+            return None
+        ids = list(session.scalars(
             select(HookDelivery.id).where(
                 HookDelivery.hook_id == hook_id, HookDelivery.status == "pending",
                 or_(HookDelivery.next_attempt_at.is_(None), HookDelivery.next_attempt_at <= now))
             .order_by(HookDelivery.item_id).limit(BATCH)))
-
-
-def _hook_active(rt: Runtime, hook_id: str) -> bool:
-    with rt.db.session() as session:
-        hook = session.get(Hook, hook_id)
-        return hook is not None and hook.status == "active"
-
-
-def attempt_delivery(rt: Runtime, delivery_id: str, worker_id: str,
-                     rng: random.Random) -> Retry | None:
-    """One attempt: claim (pending -> delivering), POST, settle. None unless a retry is due."""
-    with rt.db.session() as session:
-        claimed = session.execute(update(HookDelivery).where(
-            HookDelivery.id == delivery_id, HookDelivery.status == "pending").values(
-            status="delivering", worker_id=worker_id,
-            attempt_count=HookDelivery.attempt_count + 1))
-        if claimed.rowcount != 1:  # type: ignore[attr-defined]
+        if not ids:
             return None
-        delivery = session.get(HookDelivery, delivery_id)
-        assert delivery is not None
-        hook = session.get(Hook, delivery.hook_id)
-        item = session.get(TriggerItem, delivery.item_id)
-    assert hook is not None and item is not None
-    if hook.status != "active":
-        _settle(rt, delivery, "failed", {"error": f"hook is {hook.status}"}, hook_change=None)
+        session.execute(update(HookDelivery).where(
+            HookDelivery.id.in_(ids), HookDelivery.status == "pending").values(
+            status="delivering", worker_id=worker_id))
+        deliveries = list(session.scalars(select(HookDelivery).where(
+            HookDelivery.id.in_(ids), HookDelivery.status == "delivering",
+            HookDelivery.worker_id == worker_id).order_by(HookDelivery.item_id)))
+        items = {i.id: i for i in session.scalars(select(TriggerItem).where(
+            TriggerItem.id.in_([d.item_id for d in deliveries])))}
+    if not deliveries:
         return None
+    return _Batch(hook, rt.cipher.decrypt(hook.secret_encrypted), deliveries, items)
+
+
+def _send_batch(rt: Runtime, batch: _Batch, worker_id: str,
+                rng: random.Random) -> Retry | None:
+    """POST each claimed delivery in order and settle them together. On the first failure the
+    rest go back to pending, due with the failed one's retry (order kept, no hammering)."""
+    results: list[tuple[HookDelivery, str, dict[str, Any]]] = []
+    retry: Retry | None = None
+    stopped = False
+    next_at: datetime | None = None
+    for delivery in batch.deliveries:
+        if stopped:
+            results.append((delivery, "release", {}))
+            continue
+        record = _post(rt, batch, delivery, worker_id)
+        verdict = _judge(rt, delivery, record)
+        if verdict == "pending":
+            delay = retry_delay(delivery.attempt_count, rt, rng)
+            announced = record.pop("retry_after_s", None)
+            if announced:
+                delay = max(delay, announced)
+            record["retry_in_s"] = round(delay, 3)
+            next_at = datetime.now(UTC) + timedelta(seconds=delay)
+            retry = Retry(delivery.id, f"{delivery.id}-{delivery.attempt_count + 2}", delay)
+        stopped = verdict != "succeeded"
+        results.append((delivery, verdict, record))
+    _settle(rt, batch, results, worker_id, next_at, retry)
+    return retry
+
+
+def _post(rt: Runtime, batch: _Batch, delivery: HookDelivery, worker_id: str) -> dict[str, Any]:
+    item = batch.items[delivery.item_id]
     body = body_of(item)
     started = time.time()
     headers = {"Content-Type": "application/json", "User-Agent": USER_AGENT,
-               **sign_headers(rt.cipher.decrypt(hook.secret_encrypted), item.id, int(started),
-                              body)}
-    record: dict[str, Any] = {"n": delivery.attempt_count, "worker_id": worker_id,
+               **sign_headers(batch.secret, item.id, int(started), body)}
+    record: dict[str, Any] = {"n": delivery.attempt_count + 1, "worker_id": worker_id,
                               "at": datetime.fromtimestamp(started, UTC).isoformat()}
-    response = None
     try:
-        response = _session(tuple(rt.settings.ssrf_allow_networks)).post(
-            hook.target_url, data=body, headers=headers,
+        response = _session(_allow_list(rt.settings.ssrf_allow_networks)).post(
+            batch.hook.target_url, data=body, headers=headers,
             timeout=(rt.settings.http_connect_timeout_s, rt.settings.hook_timeout_s))
         record.update(status=response.status_code,
                       response=response.text[:RESPONSE_EXCERPT_CHARS])
+        if response.status_code in (429, 503):
+            announced = parse_retry_after(response.headers, None, now=time.time())
+            if announced:
+                record["retry_after_s"] = announced
     except UnsafeUrl as refused:
-        record["error"] = f"refused: {refused.message}"
+        record["refused"] = refused.message
     except requests.RequestException as error:
         record["error"] = f"{type(error).__name__}: {str(error)[:200]}"
     record["duration_ms"] = int((time.time() - started) * 1000)
-    settings = rt.settings
-    if response is not None and 200 <= response.status_code < 300:
-        _settle(rt, delivery, "succeeded", record, hook_change="success")
-        return None
-    if response is not None and response.status_code == 410:
-        _settle(rt, delivery, "failed", record, hook_change=(
-            "deleted", "the target answered 410 Gone: the subscription removed itself"))
-        return None
-    if "error" in record and str(record["error"]).startswith("refused"):
-        _settle(rt, delivery, "failed", record, hook_change=(
-            "disabled", f"the target URL is not allowed: {record['error']}"))
-        return None
-    if delivery.attempt_count >= settings.hook_max_attempts:
-        _settle(rt, delivery, "failed", record, hook_change=(
-            "disabled", f"delivery {delivery.id} failed {delivery.attempt_count} times; last: "
-            f"{record.get('status') or record.get('error')}"))
-        return None
-    delay = retry_delay(delivery.attempt_count - 1, rt, rng)
-    if response is not None and response.status_code in (429, 503):
-        announced = parse_retry_after(response.headers, None, now=time.time())
-        if announced:
-            delay = max(delay, announced)
-    job_id = f"{delivery.id}-{delivery.attempt_count + 1}"
-    record["retry_in_s"] = round(delay, 3)
-    _settle(rt, delivery, "pending", record, hook_change="failure",
-            next_attempt_at=datetime.now(UTC) + timedelta(seconds=delay), job_id=job_id)
-    return Retry(delivery.id, job_id, delay)
+    return record
 
 
-def _settle(rt: Runtime, delivery: HookDelivery, status: str, record: dict[str, Any], *,
-            hook_change: Any, next_attempt_at: datetime | None = None,
-            job_id: str | None = None) -> None:
-    """Fenced on (delivering, attempt, worker): a sweep that took the delivery over wins."""
+def _judge(rt: Runtime, delivery: HookDelivery, record: dict[str, Any]) -> str:
+    """The delivery's status after this attempt: succeeded, failed (for good) or pending."""
+    status = record.get("status")
+    if isinstance(status, int) and 200 <= status < 300:
+        return "succeeded"
+    if status == 410 or "refused" in record:
+        return "failed"
+    if delivery.attempt_count + 1 >= rt.settings.hook_max_attempts:
+        return "failed"
+    return "pending"
+
+
+def _settle(rt: Runtime, batch: _Batch, results: list[tuple[HookDelivery, str, dict[str, Any]]],
+            worker_id: str, next_at: datetime | None, retry: Retry | None) -> None:
+    """One transaction for the batch, fenced per delivery on (delivering, this worker): a sweep
+    that took a delivery over wins."""
     with rt.db.session() as session:
-        current = session.get(HookDelivery, delivery.id, with_for_update=True)
-        if (current is None or current.status != "delivering"
-                or current.attempt_count != delivery.attempt_count
-                or current.worker_id != delivery.worker_id):
-            return
-        current.status = status
-        current.attempts = [*current.attempts, record]
-        current.next_attempt_at = next_attempt_at
-        if job_id:
-            current.job_id = job_id
-        hook = session.get(Hook, delivery.hook_id, with_for_update=True)
-        if hook is None:
-            return
-        if hook_change == "success":
-            hook.consecutive_failures = 0
-        elif hook_change == "failure":
-            hook.consecutive_failures += 1
-            if hook.consecutive_failures >= rt.settings.hook_disable_after_failures:
-                hook.status, hook.status_detail = "disabled", (
-                    f"{hook.consecutive_failures} delivery attempts failed in a row; last: "
-                    f"{record.get('status') or record.get('error')}")
-        elif isinstance(hook_change, tuple) and hook.status == "active":
-            hook.status, hook.status_detail = hook_change
-    log.info("hook.delivery", extra={"delivery_id": delivery.id, "status": status,
-                                     "http_status": record.get("status")})
+        hook = session.get(Hook, batch.hook.id, with_for_update=True)
+        rows = {d.id: d for d in session.scalars(select(HookDelivery).where(
+            HookDelivery.id.in_([d.id for d, _, _ in results])).with_for_update())}
+        for delivery, verdict, record in results:
+            current = rows.get(delivery.id)
+            if (current is None or current.status != "delivering"
+                    or current.worker_id != worker_id):
+                continue
+            if verdict == "release":
+                current.status, current.next_attempt_at = "pending", next_at
+                continue
+            current.status = verdict
+            current.attempt_count += 1
+            current.attempts = [*current.attempts, record]
+            current.next_attempt_at = next_at if verdict == "pending" else None
+            if retry is not None and retry.delivery_id == current.id:
+                current.job_id = retry.job_id
+            if hook is not None:
+                _apply_hook_change(rt, hook, verdict, record)
+        if hook is not None:
+            batch.hook.status = hook.status
+    log.info("hook.batch", extra={"hook_id": batch.hook.id, "deliveries": len(results),
+                                  "retry": retry.delivery_id if retry else None})
+
+
+def _apply_hook_change(rt: Runtime, hook: Hook, verdict: str, record: dict[str, Any]) -> None:
+    status = record.get("status")
+    if verdict == "succeeded":
+        hook.consecutive_failures = 0
+        return
+    if status == 410 and hook.status == "active":
+        hook.status, hook.status_detail = "deleted", (
+            "the target answered 410 Gone: the subscription removed itself")
+        return
+    if "refused" in record and hook.status == "active":
+        hook.status, hook.status_detail = "disabled", (
+            f"the target URL is not allowed: {record['refused']}")
+        return
+    hook.consecutive_failures += 1
+    if hook.status != "active":
+        return
+    if verdict == "failed":
+        hook.status, hook.status_detail = "disabled", (
+            f"a delivery failed {record.get('n')} times; last: "
+            f"{status or record.get('error')}")
+    elif hook.consecutive_failures >= rt.settings.hook_disable_after_failures:
+        hook.status, hook.status_detail = "disabled", (
+            f"{hook.consecutive_failures} delivery attempts failed in a row; last: "
+            f"{status or record.get('error')}")

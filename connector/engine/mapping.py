@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from jinja2 import ChainableUndefined, StrictUndefined, TemplateError, Undefined, meta, nodes
@@ -95,12 +96,29 @@ def _environment(default_region: str | None) -> SandboxedEnvironment:
     return env
 
 
+@lru_cache(maxsize=64)
+def _cached_environment(default_region: str | None) -> SandboxedEnvironment:
+    return _environment(default_region)
+
+
+# Compiled expressions and templates are immutable: a workflow's strings compile once per process.
+@lru_cache(maxsize=4096)
+def _expression(default_region: str | None, source: str) -> Any:
+    return _cached_environment(default_region).compile_expression(source,
+                                                                  undefined_to_none=False)
+
+
+@lru_cache(maxsize=4096)
+def _template(default_region: str | None, source: str) -> Any:
+    return _cached_environment(default_region).from_string(source)
+
+
 HELPERS = frozenset({"phone", "split_name", "first_name", "last_name", "lower", "default"})
 _CHECK_ENV = _environment(None)
 
 
 def is_template(value: Any) -> bool:
-    return isinstance(value, str) and "{{" in value or isinstance(value, str) and "{%" in value
+    return isinstance(value, str) and ("{{" in value or "{%" in value)
 
 
 def check_expression(text: str, roots: Sequence[str], earlier_steps: Sequence[str]) -> list[str]:
@@ -144,9 +162,6 @@ class Mapper:
     context: Mapping[str, Any]
     default_region: str | None = None
 
-    def __post_init__(self) -> None:
-        self._env = _environment(self.default_region)
-
     def resolve(self, value: Any, pointer: str = "") -> Any:
         """`value` with every template evaluated; None and "" results drop the key."""
         if isinstance(value, str):
@@ -166,12 +181,11 @@ class Mapper:
         single = _SINGLE.match(text)
         try:
             if single and "{{" not in single.group("expr") and "}}" not in single.group("expr"):
-                result = self._env.compile_expression(single.group("expr"),
-                                                      undefined_to_none=False)(**self.context)
+                result = _expression(self.default_region, single.group("expr"))(**self.context)
                 if isinstance(result, Undefined):
                     str(result)  # raises with the missing name
                 return _plain(result, pointer)
-            rendered = self._env.from_string(text).render(**self.context)
+            rendered = _template(self.default_region, text).render(**self.context)
         except _PhoneError as error:
             raise MappingError(pointer, f"phone {error.error.raw!r} is not usable: "
                                f"{error.error.reason}", raw=error.error.raw) from None

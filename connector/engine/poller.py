@@ -23,7 +23,7 @@ from connector.engine.polling import Cursor, Record, scan_changes, scan_new
 from connector.runtime import Runtime
 from connector.store.models import Connection
 from connector.store.trigger_items import record_items
-from connector.store.trigger_models import TriggerState
+from connector.store.trigger_models import TriggerItem, TriggerState
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +48,7 @@ class PollResult:
     pages: int = 0
     gap: bool = False
     message: str = ""
-    item_ids: list[str] = field(default_factory=list)
+    items: list[TriggerItem] = field(default_factory=list)
     delivery_ids: list[str] = field(default_factory=list)
 
 
@@ -154,7 +154,7 @@ def _finish(rt: Runtime, connection: Connection, trigger_key: str, version: int,
                                 connection_id=connection.id, trigger_key=trigger_key,
                                 event=event, items=items or [])
     result.new_items = len(recorded.items)
-    result.item_ids = [item.id for item in recorded.items]
+    result.items = recorded.items
     result.delivery_ids = recorded.delivery_ids
     log.info("poll.done", extra={"connection_id": connection.id, "trigger": trigger_key,
                                  "status": result.status, "new_items": result.new_items,

@@ -99,49 +99,42 @@ def scan_new(fetch: Fetch, cursor: Cursor | None) -> NewScan:
     """Items newer than `cursor` (oldest first) and the cursor after them.
 
     Without a cursor this is the baseline: nothing is new, the cursor is set from page 1.
-    An item seen twice while paging (new items shift pages down) is kept once; paging stops at
-    the first item strictly older than the cursor, never after a fixed number of pages.
+    Paging stops after the page where an item at or behind the cursor appears, never after a
+    fixed number of pages. The rest of that page is still read (it costs nothing), so an
+    unseen item sharing the cursor's second is kept even if it is listed after a seen one.
+    An item seen twice while paging (new items shift pages down) is kept once.
+
+    Ties: items sharing a second are assumed listed by id descending, as the upstream's
+    `ORDER BY created_at DESC` over its (created_at, id) index returns them and the sandbox
+    emulates; so an item newer than the cursor appears before the first one already seen.
     """
-    baseline = cursor is None
-    mark = cursor or Cursor()
+    if cursor is None:
+        listing = fetch(1)
+        return NewScan([], _advance(Cursor(), list(listing.get("items") or [])), 1,
+                       baseline=True)
     seen: set[str] = set()
     found: list[Record] = []
     pages, page = 0, 1
-    head: list[Record] = []  # baseline: the items sharing the newest timestamp
-    stop = False
-    while not stop:
+    while True:
         listing = fetch(page)
         pages += 1
         items = list(listing.get("items") or [])
+        reached = False
         for record in items:
             rid = str(record.get("id"))
             if rid in seen:
                 continue
             seen.add(rid)
-            if baseline:
-                if head and _when(record) != _when(head[0]):
-                    stop = True
-                    break
-                head.append(record)
-                if _when(record) is None:  # no timestamps: the newest id is enough
-                    stop = True
-                    break
+            if _is_older(record, cursor) is True:
+                reached = True
                 continue
-            older = _is_older(record, mark)
-            if older is True:
-                if _when(record) is None or _when(record) != _when({"created_at": mark.created_at}):
-                    stop = True
-                    break
-                continue  # same second, already seen: items after it may still be unseen
             found.append(record)
         next_page = listing.get("next_page")
-        if not items or next_page is None:
+        if reached or not items or next_page is None:
             break
         page = int(next_page)
-    if baseline:
-        return NewScan([], _advance(Cursor(), head), pages, baseline=True)
     found.reverse()
-    return NewScan(found, _advance(mark, found), pages)
+    return NewScan(found, _advance(cursor, found), pages)
 
 
 def _advance(cursor: Cursor, records: list[Record]) -> Cursor:

@@ -56,14 +56,12 @@ class Runner:
         self.rng = rng or random.Random()
 
     def execute(self, run_id: str) -> Decision | None:
-        run = runs.claim(self.rt.db, run_id, self.worker_id)
-        if run is None:
+        claimed = runs.claim_with_connection(self.rt.db, run_id, self.worker_id)
+        if claimed is None:
             log.info("run.skip", extra={"run_id": run_id, "reason": "not queued"})
             return None
+        run, connection = claimed
         started = datetime.now(UTC)
-        with self.rt.db.session() as session:
-            connection = session.get(Connection, run.connection_id)
-        assert connection is not None  # a foreign key guarantees it
         token = self.rt.cipher.decrypt(connection.token_encrypted)
         ctx = self._context(run, connection, token)
         outcome = self._attempt(run, connection, ctx)
@@ -141,7 +139,7 @@ class Runner:
             status=status, attempt_record=record,
             output=outcome.output if kind is OutcomeKind.SUCCESS else None, error=error,
             next_attempt_at=datetime.now(UTC) + timedelta(seconds=delay), throttled=throttled)
-        settled = runs.settle(self.rt.db, run.id, run.attempt_count, result)
+        settled = runs.settle_claimed(self.rt.db, run, result)
         if settled is None:
             log.warning("run.fenced", extra={"run_id": run.id, "attempt": run.attempt_count})
             return None

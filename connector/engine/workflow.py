@@ -6,13 +6,18 @@ serve saving (`check_definition`), running (`resolve_step`) and the dry run (`pl
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
 
 from connector.catalog import Catalog, validate_input
-from connector.engine.mapping import Mapper, MappingError, check_expression, is_template, iter_strings
+from connector.engine.mapping import (
+    Mapper,
+    MappingError,
+    check_expression,
+    is_template,
+    iter_strings,
+)
 
 STOP, CONTINUE = "stop", "continue"
 
@@ -43,9 +48,10 @@ def check_definition(defn: Mapping[str, Any], catalog: Catalog,
                              "lists them"))
         elif provider is not None and action.provider(provider) is None:
             problems.append((f"{where}/action",
-                             f"action {key!r} is not available for provider {provider!r}"))
+                             f"action {key!r} is not available for provider {provider!r}: "
+                             + action.unsupported_reason(provider)))
         else:
-            known = set((action.input_schema.get("properties") or {}))
+            known = set(action.input_schema.get("properties") or {})
             for input_key in step.get("input") or {}:
                 if input_key not in known:
                     problems.append((f"{where}/input/{input_key}",
@@ -142,11 +148,3 @@ def plan(defn: Mapping[str, Any], trigger: Any, catalog: Catalog, provider: str,
         steps.append(item)
         outputs[step["name"]] = dict(action.sample) if item.get("would_run") else None
     return steps
-
-
-def iso(value: datetime | None) -> str | None:
-    return value.isoformat() if value is not None else None
-
-
-def step_names(defn: Mapping[str, Any]) -> Sequence[str]:
-    return [str(s.get("name")) for s in defn.get("steps") or []]

@@ -61,7 +61,8 @@ class WorkflowRunner:
         while True:
             with self.rt.db.session() as session:
                 wf_run = session.get(WorkflowRun, wf_run_id)
-            assert wf_run is not None
+            if wf_run is None or wf_run.status not in ACTIVE:
+                return None
             index = wf_run.step_index
             if index >= len(steps):
                 self._finish(wf_run_id, "succeeded", None)
@@ -72,7 +73,7 @@ class WorkflowRunner:
                 if started is None:
                     continue  # skipped or failed before any call: the record moved on
                 record = started
-            decision = self._execute_child(record["run_id"])
+            decision = self._execute_child(wf_run_id, record["run_id"])
             if decision is not None:
                 return decision
             with self.rt.db.session() as session:
@@ -128,15 +129,11 @@ class WorkflowRunner:
             current.steps = _set(current.steps, index, record)
         return record
 
-    def _execute_child(self, run_id: str) -> Decision | None:
+    def _execute_child(self, wf_run_id: str, run_id: str) -> Decision | None:
         decision = Runner(self.rt, self.worker_id).execute(run_id)
         if decision is not None and decision.status.value == "queued" and decision.job_id:
-            return Decision(self._wf_run_of(run_id), decision.job_id, decision.delay_s)
+            return Decision(wf_run_id, decision.job_id, decision.delay_s)
         return None
-
-    def _wf_run_of(self, run_id: str) -> str:
-        # Only called right after we created or found the child in our own record.
-        return self._current_wf_run
 
     def _settle_step(self, wf_run_id: str, index: int, child: Run) -> bool:
         """Copy the child's result into the step record; False when the run ends here."""

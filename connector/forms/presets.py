@@ -73,8 +73,9 @@ def typeform(body: Any) -> Form:
         elif kind == "choices":
             value = _dict(value).get("labels")
         fields[key] = value
-        if titles.get(field.get("id")):
-            labels[key] = titles[field.get("id")]
+        title = titles.get(field.get("id"))
+        if title:
+            labels[key] = str(title)
     for key, value in _dict(response.get("hidden")).items():
         fields.setdefault(str(key), value)
     return _form("typeform", fields, labels,
@@ -130,7 +131,8 @@ def elementor(body: Any) -> Form:
     advanced = _dict(data.get("fields"))
     if advanced:
         fields = {k: _dict(v).get("value") for k, v in advanced.items()}
-        labels = {k: _dict(v).get("title") for k, v in advanced.items()}
+        labels = {k: str(_dict(v).get("title")) for k, v in advanced.items()
+                  if _dict(v).get("title")}
         return _form("elementor", fields, labels)
     # "Advanced data" off: flat `Label=value` pairs plus form_id / form_name.
     flat = {k: v for k, v in data.items() if k not in _META_KEYS and not isinstance(v, Mapping)}

@@ -396,8 +396,12 @@ class CorbitalProvider:
         for resource in ("statuses", *PROBED_READS):
             outcome = api.request("GET", resource, side_effect=False, params={"per_page": 1})
             if resource == "statuses" and speaks_v2(ctx.exchanges[-1].body):
-                # The same base answers in the v2 dialect: say so, the caller re-probes as v2.
-                return ProbeResult(outcome, frozenset(),
+                # The same base answers in the v2 dialect: say so; without an explicit
+                # api_version the caller re-probes as v2.
+                refused = Outcome(OutcomeKind.HALTED, "this tenant answers in Corbital API v2; "
+                                  "leave api_version out or set it to v2",
+                                  http_status=outcome.http_status)
+                return ProbeResult(refused, frozenset(),
                                    {"api_version": "v2", "provider": V2_PROVIDER})
             if outcome.ok:
                 abilities.add(f"{resource}.read")

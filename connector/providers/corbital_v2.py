@@ -18,6 +18,7 @@ from connector.engine.classify import ErrorRules
 from connector.engine.outcome import FieldError, Outcome, OutcomeKind, invalid, success
 from connector.providers import corbital_mapping as cm
 from connector.providers import corbital_templates as ct
+from connector.providers import corbital_window as cw
 from connector.providers.base import CallContext, ProbeResult
 from connector.providers.dialect import (
     SCOPE_PATTERN,
@@ -221,7 +222,14 @@ def op_send_template(api: _Api, params: In, data: In) -> Outcome:
     return _send(api, "template", payload, data)
 
 
+def op_send_message(api: _Api, params: In, data: In) -> Outcome:
+    """Text inside the 24 h window, else the template (`corbital_window`)."""
+    return cw.send_message(api.ctx, data, send_text=lambda d: op_send_text(api, params, d),
+                           send_template=lambda d: op_send_template(api, params, d))
+
+
 OPERATIONS: Mapping[str, Operation[_Api]] = {
+    "send_message": op_send_message,
     "list": op_list,
     "get": op_get,
     "create": op_create,

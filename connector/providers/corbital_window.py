@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from connector.engine.outcome import Outcome
+from connector.engine.outcome import FieldError, Outcome, invalid
 from connector.providers.base import CallContext
 from connector.providers.dialect import phone
 
@@ -57,13 +57,23 @@ def path_for(ctx: CallContext, data: Mapping[str, Any], now: datetime | None = N
 
 def send_message(ctx: CallContext, data: Mapping[str, Any], *,
                  send_text: Callable[[Mapping[str, Any]], Outcome],
-                 send_template: Callable[[Mapping[str, Any]], Outcome]) -> Outcome:
+                 send_template: Callable[[Mapping[str, Any]], Outcome] | None,
+                 no_template_reason: str = "") -> Outcome:
     """Pick the path at send time, send through the dialect's own text or template operation,
-    and record in the output which path it took and why."""
-    path = path_for(ctx, data)
+    and record in the output which path it took and why.
+
+    A provider without templates (`send_template=None`) has no template path: it sends the text
+    and records `no_template_reason` as the reason.
+    """
+    if send_template is None:
+        if not data.get("text"):
+            return invalid(no_template_reason, FieldError("/text", no_template_reason))
+        path = Path("text", no_template_reason, None)
+    else:
+        path = path_for(ctx, data)
     if path.kind == "text":
         outcome = send_text({k: data[k] for k in TEXT_KEYS if k in data})
-    else:
+    elif send_template is not None:
         outcome = send_template({k: data[k] for k in TEMPLATE_KEYS if k in data})
     if not outcome.ok or not isinstance(outcome.output, Mapping):
         return outcome

@@ -6,6 +6,7 @@ A dialect's operations raise `Stop(outcome)` at the first failed exchange or pre
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
@@ -81,6 +82,21 @@ def sent(message_id: Any, contact_id: Any, e164: str) -> Outcome:
                        "message id; check the chat before sending again")
     return success({"message_id": str(message_id), "status": "accepted",
                     "contact_id": None if contact_id is None else str(contact_id), "phone": e164})
+
+
+def split_name(name: Any) -> tuple[str | None, str | None]:
+    """"Ada King Lovelace" -> ("Ada King", "Lovelace"); one word is a first name."""
+    words = re.split(r"\s+", str(name).strip()) if isinstance(name, str) and name.strip() else []
+    if not words:
+        return None, None
+    if len(words) == 1:
+        return words[0], None
+    return " ".join(words[:-1]), words[-1]
+
+
+def join_name(first: Any, last: Any) -> str | None:
+    name = " ".join(str(p).strip() for p in (first, last) if isinstance(p, str) and p.strip())
+    return name or None
 
 
 class BearerApi:

@@ -16,24 +16,28 @@ from urllib.parse import quote
 
 from connector.engine.classify import ErrorRules
 from connector.engine.outcome import FieldError, Outcome, OutcomeKind, invalid, success
+from connector.providers import corbital_window as cw
 from connector.providers.base import CallContext, ProbeResult
 from connector.providers.dialect import (
     BearerApi,
     In,
     Operation,
     Stop,
+    join_name,
     phone,
     record,
     run_operation,
     sent,
+    split_name,
 )
-from connector.providers.wbiz_mapping import join_name, split_name
 from connector.redis_keys import CACHE_TTL_S
 
 WAAPI_ERROR_RULES = ErrorRules(
     # waapi token permissions are create/read/update/delete on instances (seed 003); a 403
-    # names the one missing as "missing permission: read", which we call `instances:read`.
-    scope_message_pattern=r"missing permission\W+(?P<ability>[a-z]+:?[a-z]*)",
+    # names the one missing ("missing the permission: read" in the emulator; the real words are
+    # unconfirmed, §8.8), which we call `instances:read`.
+    scope_message_pattern=r"missing the permission\W+(?P<ability>create|read|update|delete)",
+    ability_format="instances:{}",
     halt_reasons=(("blocked", "the waapi account is blocked"),),
     field_names={"chatId": "phone", "message": "text", "mediaUrl": "media_url"},
 )
@@ -154,8 +158,19 @@ def op_get_instance_status(api: _Api, params: In, data: In) -> Outcome:
                     "qr_code": qr})
 
 
+NO_TEMPLATES = ("waapi.app sends through WhatsApp Web: it has no message templates and no "
+                "24-hour window, so the text is sent (the template path is unavailable)")
+
+
+def op_send_message(api: _Api, params: In, data: In) -> Outcome:
+    """Always the text: see NO_TEMPLATES (the run's output records it as the reason)."""
+    return cw.send_message(api.ctx, data, send_text=lambda d: op_send_text(api, params, d),
+                           send_template=None, no_template_reason=NO_TEMPLATES)
+
+
 OPERATIONS: Mapping[str, Operation[_Api]] = {
     "send_text": op_send_text,
+    "send_message": op_send_message,
     "send_media": op_send_media,
     "send_location": op_send_location,
     "send_poll": op_send_poll,
@@ -180,13 +195,14 @@ class WaapiProvider:
         try:
             api = _Api(ctx)
         except Stop as stop:
-            return ProbeResult(stop.outcome, frozenset())
+            return ProbeResult(stop.outcome, frozenset(), {"pointer": "/instance_id"})
         outcome = api.request("GET", api.instance, side_effect=False)
         if not outcome.ok:
             if outcome.kind is OutcomeKind.INVALID and outcome.http_status == 404:
                 outcome = Outcome(OutcomeKind.HALTED, "this token has no instance "
                                   f"{ctx.connection.instance_id!r}; check the instance id",
                                   http_status=404)
+                return ProbeResult(outcome, frozenset(), {"pointer": "/instance_id"})
             return ProbeResult(outcome, frozenset())
         abilities = frozenset({"instances:read", *ASSUMED_PERMISSIONS})
         return ProbeResult(success({"abilities": sorted(abilities)}), abilities)

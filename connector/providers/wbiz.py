@@ -9,8 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import quote
 
 from connector.engine.outcome import FieldError, Outcome, OutcomeKind, invalid, success
+from connector.providers import corbital_window as cw
 from connector.providers import wbiz_mapping as wm
 from connector.providers.base import CallContext, ProbeResult
 from connector.providers.dialect import (
@@ -88,7 +90,7 @@ def op_create_group(api: _Api, params: In, data: In) -> Outcome:
 
 
 def op_delete_group(api: _Api, params: In, data: In) -> Outcome:
-    api.send("DELETE", f"v1/tags/{data['id']}")
+    api.send("DELETE", "v1/tags/" + quote(wm.tag_name(str(data["id"])), safe=""))
     return success({"id": str(data["id"]), "deleted": True})
 
 
@@ -141,7 +143,7 @@ def op_upsert_contact(api: _Api, params: In, data: In) -> Outcome:
 
 
 def _change_tag(api: _Api, data: In, add: bool) -> Outcome:
-    contact_id, tag = data["contact_id"], str(data["group_id"])
+    contact_id, tag = data["contact_id"], wm.tag_name(str(data["group_id"]))
     with api.lock_contact(str(contact_id)):
         current = _contact(api, contact_id)
         tags = [str(t) for t in current.get("tags") or []]
@@ -232,7 +234,14 @@ def op_create_campaign(api: _Api, params: In, data: In) -> Outcome:
                     "status": raw.get("status"), "audience_total": raw.get("audienceTotal")})
 
 
+def op_send_message(api: _Api, params: In, data: In) -> Outcome:
+    """Text inside the 24 h window, else the template (`corbital_window`)."""
+    return cw.send_message(api.ctx, data, send_text=lambda d: op_send_text(api, params, d),
+                           send_template=lambda d: op_send_template(api, params, d))
+
+
 OPERATIONS: Mapping[str, Operation[_Api]] = {
+    "send_message": op_send_message,
     "list": op_list,
     "get": op_get,
     "create_group": op_create_group,

@@ -7,12 +7,14 @@ and `customFields{}`; they have no type, status, source or country, so those inp
 
 from __future__ import annotations
 
+import base64
+import binascii
 import re
 from collections.abc import Mapping
 from typing import Any
 
 from connector.engine.classify import ErrorRules
-from connector.providers.dialect import SCOPE_PATTERN
+from connector.providers.dialect import SCOPE_PATTERN, join_name, split_name
 from connector.providers.phones import InvalidPhone, normalize_phone
 
 WBIZ_ERROR_RULES = ErrorRules(
@@ -40,7 +42,26 @@ RATE_WINDOW_S = 10
 # Our contact fields stored in WBIZ `customFields` (it has no columns for them).
 CUSTOM_FIELDS = ("company", "description", "city", "state", "zip", "address", "website")
 
-_WORDS = re.compile(r"\s+")
+_PLAIN_TAG = re.compile(r"^[A-Za-z0-9][A-Za-z0-9@._-]{0,63}$")
+_ENCODED = "t:"
+
+
+def tag_id(name: str) -> str:
+    """Our group id for a tag: the name itself when it is a valid id ("vip"), else "t:" and
+    the name in base32 ("vip customers" -> "t:OZUXAIDDOVZXI33NMVZHG"), which `tag_name` undoes."""
+    if _PLAIN_TAG.match(name):
+        return name
+    return _ENCODED + base64.b32encode(name.encode()).decode().rstrip("=")
+
+
+def tag_name(group_id: str) -> str:
+    if not group_id.startswith(_ENCODED):
+        return group_id
+    encoded = group_id[len(_ENCODED):]
+    try:
+        return base64.b32decode(encoded + "=" * (-len(encoded) % 8)).decode()
+    except (binascii.Error, UnicodeDecodeError):
+        return group_id
 
 
 def governor_limit(per_minute: int) -> tuple[int, int]:
@@ -55,21 +76,6 @@ def header(headers: Mapping[str, str], name: str) -> str | None:
     return None
 
 
-def split_name(name: Any) -> tuple[str | None, str | None]:
-    """"Ada King Lovelace" -> ("Ada King", "Lovelace"); one word is a first name."""
-    words = _WORDS.split(str(name).strip()) if isinstance(name, str) and name.strip() else []
-    if not words:
-        return None, None
-    if len(words) == 1:
-        return words[0], None
-    return " ".join(words[:-1]), words[-1]
-
-
-def join_name(first: Any, last: Any) -> str | None:
-    name = " ".join(str(p).strip() for p in (first, last) if isinstance(p, str) and p.strip())
-    return name or None
-
-
 def contact_to_upstream(fields: Mapping[str, Any], current: Mapping[str, Any] | None = None
                         ) -> dict[str, Any]:
     """A WBIZ contact body from our fields; `current` supplies the half of the name not given."""
@@ -82,7 +88,7 @@ def contact_to_upstream(fields: Mapping[str, Any], current: Mapping[str, Any] | 
     if "email" in fields:
         out["email"] = fields["email"]
     if "group_ids" in fields:
-        out["tags"] = [str(t) for t in fields["group_ids"]]
+        out["tags"] = [tag_name(str(t)) for t in fields["group_ids"]]
     custom = {k: fields[k] for k in CUSTOM_FIELDS if k in fields}
     if custom:
         out["customFields"] = {**dict((current or {}).get("customFields") or {}), **custom}
@@ -102,7 +108,7 @@ def contact_from_upstream(raw: Mapping[str, Any], region: str | None = None) -> 
         "type": "contact",
         "status_id": None,
         "source_id": None,
-        "group_ids": list(dict.fromkeys(str(t) for t in raw.get("tags") or [])),
+        "group_ids": list(dict.fromkeys(tag_id(str(t)) for t in raw.get("tags") or [])),
         "country_id": None,
         "assigned_id": None,
         "created_at": raw.get("createdAt"),
@@ -116,7 +122,7 @@ def contact_from_upstream(raw: Mapping[str, Any], region: str | None = None) -> 
 
 def tag_from_upstream(raw: Mapping[str, Any]) -> dict[str, Any]:
     """A tag is our group; its name is its id (`DELETE /v1/tags/:name`)."""
-    return {"id": str(raw.get("name")), "name": str(raw.get("name")),
+    return {"id": tag_id(str(raw.get("name"))), "name": str(raw.get("name")),
             "created_at": raw.get("createdAt"), "updated_at": raw.get("createdAt")}
 
 

@@ -35,6 +35,17 @@ def create_app(store: Store | None = None) -> Flask:
         app.register_blueprint(resources, url_prefix=prefix, name=f"resources_{layout}")
         app.register_blueprint(routes_messages.bp, url_prefix=prefix, name=f"messages_{layout}")
     app.register_blueprint(admin.bp)
+    from connector.sandbox import corbital_v2, waapi, wbiz  # newer tenants (issue 6)
+
+    for emulator in (corbital_v2, wbiz, waapi):
+        emulator.init_app(app)
+    from connector.sandbox import webhooks  # platform webhooks (triggers, issue 3)
+
+    webhooks.init_app(app)
+    from connector.sandbox import crm_hubspot, crm_pipedrive  # CRM sources (syncs, issue 5)
+
+    crm_hubspot.init_app(app)
+    crm_pipedrive.init_app(app)
     app.add_url_rule("/health", "health", _health)
     app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(Exception, _server_error)

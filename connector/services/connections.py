@@ -91,9 +91,14 @@ def create_connection(rt: Runtime, workspace_id: str, body: dict[str, Any]) -> C
     if not result.outcome.ok:
         raise ValidationFailed(
             "the tenant API did not accept a test call with these settings",
-            errors=[{"pointer": PROBE_POINTERS.get(result.outcome.kind, "/base_url"),
+            errors=[{"pointer": result.details.get("pointer")
+                     or PROBE_POINTERS.get(result.outcome.kind, "/base_url"),
                      "message": f"{result.outcome.kind.value}: {result.outcome.message}"}])
     _apply_probe(connection, result)
+    if "rate_limit" not in body and "rate_limit" in result.details:
+        # The upstream announced its limit (WBIZ `X-RateLimit-Limit` per plan): govern by it.
+        connection.rate_limit = int(result.details["rate_limit"])
+        connection.rate_window_s = int(result.details["rate_window_s"])
     with rt.db.session() as session:
         session.add(connection)
     return connection

@@ -10,8 +10,10 @@ from typing import Any
 
 from sqlalchemy import or_, select, update
 
+from connector.engine.delivery import release_hook_lock
 from connector.errors import Conflict, NotFound, ValidationFailed
 from connector.ids import new_id
+from connector.queueing import enqueue_delivery
 from connector.redis_keys import worker_heartbeat_key
 from connector.runtime import Runtime
 from connector.ssrf import SsrfGuard, UnsafeUrl
@@ -135,7 +137,17 @@ def redeliver(rt: Runtime, workspace_id: str, hook_id: str, delivery_id: str) ->
         if hook.status == "disabled":
             session.execute(update(Hook).where(Hook.id == hook.id).values(
                 status="active", status_detail=None, consecutive_failures=0))
+    enqueue_delivery(rt, delivery.id, delivery.job_id)
     return delivery
+
+
+def enqueue_deliveries(rt: Runtime, delivery_ids: list[str]) -> None:
+    """Enqueue new deliveries after their rows committed (outbox)."""
+    try:
+        for delivery_id in delivery_ids:
+            enqueue_delivery(rt, delivery_id, delivery_id)
+    except Exception:  # noqa: BLE001 - Redis down: rows are durable, the sweep enqueues them
+        log.warning("hooks.enqueue_deferred", extra={"count": len(delivery_ids)}, exc_info=True)
 
 
 def sweep_deliveries(rt: Runtime, *, job_exists: Callable[[str], bool],
@@ -162,6 +174,8 @@ def sweep_deliveries(rt: Runtime, *, job_exists: Callable[[str], bool],
                     "at": now.isoformat(), "error": "the worker died during the attempt"}]))
         if moved.rowcount == 1:  # type: ignore[attr-defined]
             delivery.job_id = f"{delivery.id}-s{delivery.attempt_count + 1}"
+            if delivery.worker_id:
+                release_hook_lock(rt, delivery.hook_id, delivery.worker_id)
             enqueue(delivery)
             reclaimed += 1
     cutoff = now - timedelta(seconds=grace_s)
@@ -170,8 +184,14 @@ def sweep_deliveries(rt: Runtime, *, job_exists: Callable[[str], bool],
             HookDelivery.status == "pending",
             or_(HookDelivery.next_attempt_at.is_(None), HookDelivery.next_attempt_at <= cutoff),
             HookDelivery.created_at <= cutoff).limit(1000)))
+    checked: set[str] = set()
     for delivery in due:
-        if delivery.job_id and not job_exists(delivery.job_id):
+        job_id = delivery.job_id or delivery.id
+        if job_id in checked:
+            continue  # deliveries of one batch share their hook's job
+        checked.add(job_id)
+        if not job_exists(job_id):
+            delivery.job_id = job_id
             enqueue(delivery)
             reenqueued += 1
     if reclaimed or reenqueued:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 import redis
@@ -19,6 +20,9 @@ from connector.store.states import RunStatus
 
 log = logging.getLogger(__name__)
 
+BLPOP_SLICE_S = 4.0
+"""Longest single BLPOP of `wait_for`: under the Redis client's socket read timeout."""
+
 
 def submit_action(rt: Runtime, workspace_id: str, connection_id: str, action_key: str,
                   data: dict[str, Any], *, queue: str = QUEUE_ACTIONS,
@@ -34,7 +38,8 @@ def submit_action(rt: Runtime, workspace_id: str, connection_id: str, action_key
         entry = definition.provider(connection.provider)
         if entry is None:
             raise UnsupportedAction(
-                f"action {action_key!r} is not available for provider {connection.provider!r}")
+                f"action {action_key!r} is not available for provider {connection.provider!r}: "
+                + definition.unsupported_reason(connection.provider))
         errors = validate_input(definition, data)
         if errors:
             raise ValidationFailed(f"the input of {action_key!r} is not valid",
@@ -61,9 +66,14 @@ def wait_for(rt: Runtime, run_id: str, wait_s: float) -> Run:
     if wait_s > 0:
         key = run_done_key(run_id)
         if not _is_terminal(rt, run_id):
-            popped = rt.redis.blpop([key], timeout=wait_s)
-            if popped is not None:
-                rt.redis.rpush(key, popped[1])  # leave the signal for any other waiter
+            deadline = time.monotonic() + wait_s
+            while (remaining := deadline - time.monotonic()) > 0:
+                # In slices: redis-py 8 reads with a 5 s socket timeout by default, so one long
+                # BLPOP would fail with TimeoutError instead of waiting.
+                popped = rt.redis.blpop([key], timeout=min(remaining, BLPOP_SLICE_S))
+                if popped is not None:
+                    rt.redis.rpush(key, popped[1])  # leave the signal for any other waiter
+                    break
     with rt.db.session() as session:
         run = session.get(Run, run_id)
     assert run is not None
@@ -100,6 +110,8 @@ def run_view(run: Run, base_url: str = "") -> dict[str, Any]:
         "input": run.input,
         "output": run.output,
         "error": run.error,
+        # WhatsApp's later word on a sent message (status by rank, history): see triggers.
+        "delivery": run.delivery,
         "attempt_count": len(run.attempts),
         "attempts": run.attempts,
         "replay_of": run.replay_of,

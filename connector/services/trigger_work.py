@@ -16,9 +16,9 @@ from connector.engine.poller import PollResult, poll
 from connector.queueing import enqueue_delivery, job_exists
 from connector.redis_keys import POLL_LOCK_TTL_S, poll_fence_key, poll_lock_key
 from connector.runtime import Runtime
-from connector.services.hooks import sweep_deliveries
+from connector.services.hooks import enqueue_deliveries, sweep_deliveries
 from connector.services.platform import link_pending_statuses
-from connector.store.trigger_models import HookDelivery
+from connector.store.trigger_models import HookDelivery, TriggerItem
 
 log = logging.getLogger(__name__)
 
@@ -41,23 +41,35 @@ def poll_once(rt: Runtime, connection_id: str, trigger_key: str) -> PollResult:
         except Exception:  # noqa: BLE001 - expired under us: the version fence already held
             log.warning("poll.lock_expired", extra={"connection_id": connection_id})
     enqueue_deliveries(rt, result.delivery_ids)
+    start_workflows(rt, result.items)
     return result
 
 
-def enqueue_deliveries(rt: Runtime, delivery_ids: list[str]) -> None:
-    try:
-        for delivery_id in delivery_ids:
-            enqueue_delivery(rt, delivery_id, delivery_id)
-    except Exception:  # noqa: BLE001 - Redis down: rows are durable, the sweep enqueues them
-        log.warning("hooks.enqueue_deferred", extra={"count": len(delivery_ids)}, exc_info=True)
+def start_workflows(rt: Runtime, items: list[TriggerItem]) -> None:
+    """Hand new items to workflows listening to their trigger (issue 4's hook point; it
+    dedupes per workflow on the item's dedupe key, so a repeat starts nothing)."""
+    if not items:
+        return
+    from connector.services.workflows import start_from_trigger_item
+
+    for item in items:
+        try:
+            start_from_trigger_item(rt, workspace_id=item.workspace_id,
+                                    trigger_key=item.trigger_key, item=item.data,
+                                    connection_id=item.connection_id)
+        except Exception:  # noqa: BLE001 - the item is stored; a workflow start is retried
+            # by nothing yet (not outboxed): log it loudly enough to replay by hand.
+            log.warning("trigger.workflow_start_failed", extra={"item_id": item.id},
+                        exc_info=True)
 
 
 def deliver(rt: Runtime, delivery_id: str, worker_id: str) -> int:
     with rt.db.session() as session:
-        hook_id = session.scalar(select(HookDelivery.hook_id).where(
-            HookDelivery.id == delivery_id))
-    if hook_id is None:
-        return 0
+        row = session.execute(select(HookDelivery.hook_id, HookDelivery.status).where(
+            HookDelivery.id == delivery_id)).first()
+    if row is None or row.status != "pending":
+        return 0  # delivered (or being delivered) by the drain of an earlier job
+    hook_id = row.hook_id
     retries = drain_hook(rt, hook_id, worker_id)
     for retry in retries:
         enqueue_delivery(rt, retry.delivery_id, retry.job_id, retry.delay_s)

@@ -6,6 +6,7 @@ The platform webhook receiver calls `record_inbound`; the window-aware send read
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import DateTime, ForeignKey, String, func, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -39,13 +40,14 @@ def record_inbound(session: Session, *, connection_id: str, phone_e164: str,
     at = _as_utc(at)
     now = utcnow()
     table = ContactActivity.__table__
+    stmt: Any
     values = {"connection_id": connection_id, "phone_e164": phone_e164,
               "last_inbound_at": at, "updated_at": now}
     if session.get_bind().dialect.name == "postgresql":
-        stmt = pg_insert(table).values(**values)
+        stmt = pg_insert(table).values(**values)  # type: ignore[arg-type]
         newest = func.greatest(table.c.last_inbound_at, stmt.excluded.last_inbound_at)
     else:
-        stmt = sqlite_insert(table).values(**values)
+        stmt = sqlite_insert(table).values(**values)  # type: ignore[arg-type]
         # SQLite stores these as fixed-format UTC text, so max() of the text is the latest time.
         newest = func.max(table.c.last_inbound_at, stmt.excluded.last_inbound_at)
     stmt = stmt.on_conflict_do_update(

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from connector.ids import new_id
 from connector.store.db import Database
-from connector.store.models import Run, utcnow
+from connector.store.models import Connection, Run, utcnow
 from connector.store.states import RunStatus, check_transition
 
 
@@ -36,17 +36,31 @@ def job_id_for(run_id: str, attempt: int) -> str:
 
 def claim(db: Database, run_id: str, worker_id: str) -> Run | None:
     """queued -> running, atomically; None when someone else has it or it is not queued."""
+    claimed = claim_with_connection(db, run_id, worker_id)
+    return None if claimed is None else claimed[0]
+
+
+def claim_with_connection(db: Database, run_id: str,
+                          worker_id: str) -> tuple[Run, Connection] | None:
+    """`claim`, plus the run's connection read in the same transaction.
+
+    One UPDATE ... RETURNING (SQLite >= 3.35, PostgreSQL) instead of an UPDATE and a SELECT, and
+    one transaction instead of two: the worker's per-action CPU (BENCHMARKS.md, overhead).
+    """
     with db.session() as session:
-        result = session.execute(
+        run = session.execute(
             update(Run)
             .where(Run.id == run_id, Run.status == RunStatus.QUEUED.value)
             .values(status=RunStatus.RUNNING.value, worker_id=worker_id, phase="preparing",
                     started_at=utcnow(), attempt_count=Run.attempt_count + 1,
                     next_attempt_at=None)
-        )
-        if result.rowcount != 1:  # type: ignore[attr-defined]
+            .returning(Run)
+        ).scalar_one_or_none()
+        if run is None:
             return None
-        return session.get(Run, run_id)
+        connection = session.get(Connection, run.connection_id)
+        assert connection is not None  # a foreign key guarantees it
+        return run, connection
 
 
 def mark_writing(db: Database, run_id: str, attempt: int) -> None:
@@ -95,6 +109,37 @@ def settle(db: Database, run_id: str, attempt: int, result: AttemptResult) -> Ru
             run.error = result.error
             run.finished_at = utcnow()
         return run
+
+
+def settle_claimed(db: Database, run: Run, result: AttemptResult) -> Run | None:
+    """`settle` for the worker holding the claim on `run` (as `claim_with_connection` gave it).
+
+    One UPDATE fenced by status and attempt (RETURNING the row) instead of a locked read and a
+    write. The attempts list read at claim time is current: while the run is running under this
+    attempt only its holder settles it, and anyone else's move (the sweeper) fails this fence.
+    """
+    attempt = run.attempt_count
+    check_transition(run.id, RunStatus.RUNNING.value, result.status)
+    values: dict[str, Any] = {"attempts": [*run.attempts, result.attempt_record],
+                              "status": result.status.value, "phase": None}
+    if result.status is RunStatus.QUEUED:
+        values.update(next_attempt_at=result.next_attempt_at,
+                      job_id=job_id_for(run.id, attempt + 1))
+        if result.throttled:
+            # A throttled attempt isn't the run's fault: it doesn't spend a retry.
+            values.update(throttle_count=run.throttle_count + 1, attempt_count=attempt - 1,
+                          job_id=f"{run.id}-t{run.throttle_count + 1}")
+    else:
+        values.update(output=result.output, error=result.error, finished_at=utcnow())
+    with db.session() as session:
+        settled: Run | None = session.execute(
+            update(Run)
+            .where(Run.id == run.id, Run.status == RunStatus.RUNNING.value,
+                   Run.attempt_count == attempt)
+            .values(**values)
+            .returning(Run)
+        ).scalar_one_or_none()
+        return settled
 
 
 def abandon(db: Database, run_id: str, attempt: int, status: RunStatus,

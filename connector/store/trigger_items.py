@@ -32,7 +32,7 @@ def sequential_ids(prefix: str, count: int) -> list[str]:
 @dataclass
 class Recorded:
     items: list[TriggerItem] = field(default_factory=list)
-    delivery_ids: list[str] = field(default_factory=list)
+    delivery_ids: list[str] = field(default_factory=list)  # one per hook: its job's id
     duplicates: int = 0
 
 
@@ -82,10 +82,14 @@ def record_items(session: Session, *, workspace_id: str, connection_id: str, tri
     deliveries = []
     for hook in hooks:
         chosen = [item for item in result.items if matches(hook.filter, item.data)]
-        for delivery_id, item in zip(sequential_ids("dlv", len(chosen)), chosen, strict=True):
+        ids = sequential_ids("dlv", len(chosen))
+        # One RQ job per hook and batch: it drains the hook, these deliveries in item order.
+        # Every delivery names that job, so the sweep can tell when it is gone.
+        for delivery_id, item in zip(ids, chosen, strict=True):
             deliveries.append(HookDelivery(id=delivery_id, hook_id=hook.id, item_id=item.id,
-                                           status="pending", attempts=[], job_id=delivery_id))
-            result.delivery_ids.append(delivery_id)
+                                           status="pending", attempts=[], job_id=ids[0]))
+        if ids:
+            result.delivery_ids.append(ids[0])
     session.flush()  # items before deliveries: PostgreSQL checks the foreign key per statement
     session.add_all(deliveries)
     return result

@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 import requests
 
@@ -73,7 +74,9 @@ class SourceHttp:
                 self.throttled += 1
                 wait = outcome.retry_after_s or backoff(
                     throttles, base_s=THROTTLE_BASE_S, cap_s=THROTTLE_CAP_S, rng=self.rng)
-                log.info("sync.source_throttled", extra={"wait_s": wait, "url_path": url})
+                # The host only: a query string or a next-page URL may carry a key.
+                log.info("sync.source_throttled",
+                         extra={"wait_s": wait, "host": urlsplit(url).hostname})
                 self.governor.penalize(self.pace.key, wait)
                 continue
             if outcome.kind is OutcomeKind.TRANSIENT and attempt + 1 < self.max_attempts:

@@ -65,7 +65,8 @@ class RestJsonSource:
             if self.sorted:
                 last = get_path(fresh[-1].data, str(self.config["cursor_field"])) if fresh \
                     else None
-                page_state = {"cursor": str(last or cursor or ""), "tiebreak": "0"}
+                page_state: dict[str, Any] = {"cursor": str(last or cursor or ""),
+                                              "tiebreak": "0"}
             else:
                 page_state = {"cursor": cursor, "skip": done}
             yield Page(fresh, page_state)

@@ -602,6 +602,8 @@ def test_every_corbital_action_output_fits_its_schema(tenant: Tenant) -> None:
                        "media_url": "https://cdn.example/a.png"},
         "send_template": {"phone": PHONE, "template_name": "welcome",
                           "body_params": ["Ada", "Acme"]},
+        "send_message": {"phone": PHONE, "text": "Hi", "template_name": "welcome",
+                         "body_params": ["Ada", "Acme"]},
         "delete_contact": {"id": contact["id"]}, "delete_group": {"id": ids["group"]},
         "delete_source": {"id": ids["source"]}, "delete_status": {"id": ids["status"]},
     }

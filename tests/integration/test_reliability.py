@@ -287,16 +287,21 @@ def test_a_run_accepted_while_redis_is_down_is_enqueued_by_the_outbox_sweep(
 
     # An API process whose Redis is unreachable: the run is stored, the answer is still 202.
     broken = create_app(settings.with_overrides(redis_url="redis://127.0.0.1:1/0"))
-    response = broken.test_client().post(
-        f"/v1/connections/{connection['id']}/actions/list_statuses", json={},
-        headers=workspace["headers"])
+    try:
+        response = broken.test_client().post(
+            f"/v1/connections/{connection['id']}/actions/list_statuses", json={},
+            headers=workspace["headers"])
+    finally:
+        broken.extensions["wa_runtime"].close()
     assert response.status_code == 202
     run_id = response.get_json()["id"]
-    jobs.bind_runtime(Runtime(rt.settings.with_overrides(outbox_grace_s=0)))
+    sweeper = Runtime(rt.settings.with_overrides(outbox_grace_s=0))
+    jobs.bind_runtime(sweeper)
     try:
         assert jobs.sweep_outbox()["reenqueued"] == 1
-        drain(jobs.current_runtime())
+        drain(sweeper)
     finally:
         jobs.bind_runtime(rt)
+        sweeper.close()
     with rt.db.session() as session:
         assert session.get(Run, run_id).status == "succeeded"

@@ -17,19 +17,20 @@ from connector.catalog import (
     main,
     validate_input,
 )
+from connector.providers.registry import known_operations
 
 ROOT = Path(__file__).resolve().parents[2]
 CORBITAL_OPERATIONS = frozenset({
     "list", "get", "create", "update", "delete", "update_contact", "find_contact_by_phone",
     "upsert_contact", "add_contact_to_group", "remove_contact_from_group", "send_text",
-    "send_media", "send_template",
+    "send_media", "send_template", "send_message",
 })
 TRIGGER_EXAMPLES = json.loads((ROOT / "schemas" / "trigger.schema.json").read_text())["examples"]
 
 
 @pytest.fixture(scope="module")
 def catalog() -> Catalog:
-    return load(ROOT, known_operations={"corbital": CORBITAL_OPERATIONS})
+    return load(ROOT, known_operations=known_operations())
 
 
 @pytest.fixture
@@ -62,7 +63,7 @@ def errors_of(root: Path, **kwargs) -> list[DefinitionError]:
 
 
 def test_real_catalog_loads_clean(catalog):
-    assert len(catalog.actions) >= 33 and not catalog.triggers
+    assert len(catalog.actions) >= 33 and len(catalog.triggers) >= 13
     assert all(key == Path(defn.file).stem for key, defn in catalog.actions.items())
 
 
@@ -72,7 +73,7 @@ def test_action_definition_exposes_its_provider_entry(catalog):
         "corbital", "send_template", None, ("messages.send", "templates.read")
     )
     assert send.abilities_for("corbital") == {"messages.send", "templates.read"}
-    assert send.provider("wbiz") is None and send.abilities_for("wbiz") == frozenset()
+    assert send.provider("waapi") is None and send.abilities_for("waapi") == frozenset()
     assert catalog.actions["list_contacts"].provider("corbital").resource == "contacts"
 
 
@@ -124,9 +125,9 @@ RULE_CASES = [
     ),
     pytest.param(
         "actions/get_contact.json",
-        lambda d: d["providers"].update(wamatrix={"operation": "get", "resource": "contacts",
-                                                  "abilities": []}),
-        "/providers/wamatrix", "provider 'wamatrix' is not in schemas/abilities.json; known "
+        lambda d: d["providers"].update(zenvia={"operation": "get", "resource": "contacts",
+                                                "abilities": []}),
+        "/providers/zenvia", "provider 'zenvia' is not in schemas/abilities.json; known "
         "providers: 'corbital', 'corbital_v2', 'waapi', 'wbiz'",
         id="provider-unknown",
     ),
@@ -257,7 +258,7 @@ def test_unknown_operation_reported_when_operations_are_known(repo):
     edit(repo, "actions/send_text.json",
          lambda d: d["providers"]["corbital"].update(operation="send_txt"))
     assert load(repo).actions["send_text"]  # without known_operations the name is not checked
-    assert errors_of(repo, known_operations={"corbital": CORBITAL_OPERATIONS}) == [
+    assert errors_of(repo, known_operations=known_operations()) == [
         DefinitionError(
             "actions/send_text.json", "/providers/corbital/operation",
             "operation 'send_txt' is not implemented by the 'corbital' dialect (did you mean"
@@ -267,10 +268,12 @@ def test_unknown_operation_reported_when_operations_are_known(repo):
 
 
 def test_provider_without_dialect_reported_when_operations_are_known(repo):
-    errors = errors_of(repo, known_operations={"wbiz": frozenset({"send_text"})})
-    assert len(errors) == len(list((repo / "actions").glob("*.json"))) + 1  # + the trigger
+    errors = errors_of(repo, known_operations={"wamatrix": frozenset({"send_text"})})
+    files = [*(repo / "actions").glob("*.json"), *(repo / "triggers").glob("*.json")]
+    entries = sum(len(json.loads(f.read_text())["providers"]) for f in files)
+    assert len(errors) == entries  # one per provider entry
     assert errors[0].pointer == "/providers/corbital"
-    assert errors[0].message == "provider 'corbital' has no dialect; known: 'wbiz'"
+    assert errors[0].message == "provider 'corbital' has no dialect; known: 'wamatrix'"
 
 
 def test_several_errors_are_reported_at_once(repo):
@@ -289,7 +292,7 @@ def test_several_errors_are_reported_at_once(repo):
         " 'corbital' ability; known abilities are in schemas/abilities.json",
         "actions/send_media.json#/title: 'title' is required",
         "actions/send_media.json#/group: must be one of 'contacts', 'statuses', 'sources',"
-        " 'groups', 'templates', 'bots', 'messages', not 'chat'",
+        " 'groups', 'templates', 'bots', 'messages', 'campaigns', 'instances', not 'chat'",
         "actions/send_text.json#/key: key 'send_txt' must equal the file name 'send_text'",
     ]
 
@@ -390,7 +393,8 @@ def test_validate_input(catalog, key, data, expected):
 
 def test_cli_reports_ok(capsys, catalog):
     assert main([str(ROOT)]) == 0
-    assert capsys.readouterr().out == f"{len(catalog.actions)} actions, 0 triggers OK\n"
+    assert capsys.readouterr().out == (
+        f"{len(catalog.actions)} actions, {len(catalog.triggers)} triggers OK\n")
 
 
 def test_cli_prints_each_error_and_fails(repo, capsys):

@@ -1,0 +1,177 @@
+"""Form workflows: hook ingest against a bare LPUSH endpoint, and completed runs end to end.
+
+    .venv/bin/python -m bench.workflows [--ingest 3000] [--e2e 600] [--workers 4]
+
+Ingest: gunicorn (2 gthread workers x 8 threads) serving `wsgi:app`; a form workflow with a
+shared-secret header check; every request is a distinct JSON submission. Measured closed-loop
+(16 in flight) for throughput, then paced at 500 req/s for p50/p99 latency. The submission is
+durable (event + workflow run committed, raw body encrypted) and its job enqueued before the
+200. Baseline, same command, same gunicorn settings: `bench.forms_baseline:app`, one Redis
+LPUSH per request. Targets: >= 0.5 of the baseline's throughput; p99 <= 25 ms at 500 req/s.
+
+End to end: sandbox with zero latency and no rate limit, `worker.py --processes N`; each
+submission (distinct phone) runs upsert contact -> add to group -> send template. Rate =
+completed workflow runs / (last finished - first post). Anchor: n8n's 220 executions/s on
+2 vCPU. Target: >= 250 runs/s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from typing import Any
+
+import requests
+from sqlalchemy import func, select
+
+from bench.common import Stack, load, percentile, print_table, write_result
+
+SECRET = "bench-shared-secret-0123"
+HEADERS = {"X-Form-Secret": SECRET}
+
+
+def _body(n: int) -> dict[str, Any]:
+    return {"submission_id": f"s{n}-{time.monotonic_ns()}", "name": f"Ana Souza {n}",
+            "phone": f"+49151{(n * 7919) % 10**8:08d}"}
+
+
+def _definition(connection_id: str, group_id: str) -> dict[str, Any]:
+    return {"name": "bench", "connection_id": connection_id,
+            "trigger": {"kind": "form", "product": "generic",
+                        "verify": {"scheme": "shared_secret", "secret": SECRET,
+                                   "header": "X-Form-Secret"}},
+            "steps": [
+                {"name": "contact", "action": "upsert_contact",
+                 "input": {"phone": "{{ phone(form.fields.phone) }}",
+                           "first_name": "{{ first_name(form.fields.name) }}",
+                           "last_name": "{{ default(last_name(form.fields.name), '-') }}",
+                           "status_id": "1", "source_id": "2"}},
+                {"name": "group", "action": "add_contact_to_group",
+                 "input": {"contact_id": "{{ steps.contact.contact.id }}",
+                           "group_id": group_id}},
+                {"name": "welcome", "action": "send_template",
+                 "input": {"phone": "{{ steps.contact.contact.phone }}",
+                           "template_name": "welcome",
+                           "body_params": ["{{ first_name(form.fields.name) }}", "Acme"]}}]}
+
+
+def _setup(stack: Stack) -> tuple[str, dict[str, Any]]:
+    tenant = stack.make_tenant(rate_limit_max=0)
+    workspace = stack.make_workspace()
+    connection = stack.make_connection(workspace, tenant, rate_limit=100_000)
+    group = requests.post(f"{tenant['base_url']}{tenant['slug']}/groups", timeout=10,
+                          json={"name": "bench"},
+                          headers={"Authorization": f"Bearer {tenant['token']}",
+                                   "Accept": "application/json"}).json()["data"]
+    response = requests.post(f"{stack.api_url}/v1/workflows", timeout=30,
+                             json=_definition(connection, str(group["id"])),
+                             headers=workspace["headers"])
+    response.raise_for_status()
+    token = response.json()["hook_url"].rsplit("/", 1)[-1]
+    return token, tenant
+
+
+def _measure(url: str, total: int) -> dict[str, Any]:
+    load(url, HEADERS, _body, 200, 16)  # warm-up: imports, pools, first connections
+    closed = load(url, HEADERS, _body, total, 16)
+    paced = load(url, HEADERS, _body, total, 64, rate_per_s=500)
+    return {"rps": round(total / (closed.finished - closed.started), 1),
+            "codes": closed.codes, "paced_codes": paced.codes,
+            "p50_ms": round(percentile(paced.latencies_ms, 0.50), 2),
+            "p99_ms": round(percentile(paced.latencies_ms, 0.99), 2),
+            "paced_rps": round(total / (paced.finished - paced.started), 1)}
+
+
+def ingest(total: int) -> dict[str, Any]:
+    with Stack(api_workers=2, api_threads=8) as stack:
+        stack.up(workers=False)
+        token, _ = _setup(stack)
+        ours = _measure(f"{stack.api_url}/hooks/in/{token}", total)
+        stack.stop("api")
+        base_url = stack.start_gunicorn("baseline", "bench.forms_baseline:app")
+        baseline = _measure(f"{base_url}/hooks/in/{token}", total)
+        return {"db": stack.db_kind, "ours": ours, "baseline": baseline,
+                "ratio": round(ours["rps"] / baseline["rps"], 2)}
+
+
+def end_to_end(total: int, workers: int) -> dict[str, Any]:
+    from connector.store.workflow_models import WorkflowRun
+
+    with Stack(api_workers=2, api_threads=8, workers=workers) as stack:
+        stack.up(workers=True)
+        stack.set_latency(0)
+        token, tenant = _setup(stack)
+        url = f"{stack.api_url}/hooks/in/{token}"
+        posted = load(url, HEADERS, _body, total, 16)
+        deadline = time.monotonic() + 600
+        done = 0
+        while time.monotonic() < deadline:
+            with stack.engine.connect() as conn:
+                done = int(conn.execute(select(func.count()).select_from(WorkflowRun).where(
+                    WorkflowRun.status.not_in(("queued", "running")))).scalar_one())
+            if done >= total:
+                break
+            time.sleep(0.2)
+        with stack.engine.connect() as conn:
+            rows = list(conn.execute(select(WorkflowRun.status, WorkflowRun.finished_at)))
+        finished = [r.finished_at for r in rows if r.finished_at is not None]
+        span = (max(finished) - min(r for r in finished)).total_seconds() if finished else 0
+        wall = time.monotonic() - posted.started
+        statuses: dict[str, int] = {}
+        for row in rows:
+            statuses[row.status] = statuses.get(row.status, 0) + 1
+        from connector.store.models import Run
+
+        with stack.engine.connect() as conn:
+            steps = list(conn.execute(select(Run.action_key, Run.started_at, Run.finished_at,
+                                             Run.attempts)))
+        per_step: dict[str, list[float]] = {}
+        http_ms: dict[str, list[float]] = {}
+        for row in steps:
+            per_step.setdefault(row.action_key, []).append(
+                (row.finished_at - row.started_at).total_seconds() * 1000)
+            http_ms.setdefault(row.action_key, []).append(sum(
+                e.get("elapsed_ms") or 0 for a in row.attempts for e in a["exchanges"]))
+        breakdown = {k: {"run_ms_avg": round(sum(v) / len(v), 1),
+                         "upstream_http_ms_avg": round(sum(http_ms[k]) / len(http_ms[k]), 1)}
+                     for k, v in per_step.items()}
+        return {"db": stack.db_kind, "workers": workers, "runs": total, "statuses": statuses,
+                "step_breakdown": breakdown,
+                "post_codes": posted.codes,
+                "runs_per_s": round(done / wall, 1),
+                "runs_per_s_steady": round(len(finished) / span, 1) if span else None,
+                "upstream_requests": stack.stats(tenant).get("requests")}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--ingest", type=int, default=3000)
+    parser.add_argument("--e2e", type=int, default=600)
+    parser.add_argument("--workers", type=int, default=4)
+    args = parser.parse_args()
+    result: dict[str, Any] = {}
+    if args.ingest:
+        result["ingest"] = ingest(args.ingest)
+        i = result["ingest"]
+        print_table("Ingest: POST /hooks/in/{token} vs bare LPUSH endpoint", [
+            ("wa-connector", i["ours"]["rps"], i["ours"]["p50_ms"], i["ours"]["p99_ms"],
+             i["ours"]["codes"]),
+            ("baseline LPUSH", i["baseline"]["rps"], i["baseline"]["p50_ms"],
+             i["baseline"]["p99_ms"], i["baseline"]["codes"]),
+            ("ratio", i["ratio"], "", "", "")],
+            ("endpoint", "req/s (16 in flight)", "p50 ms @500/s", "p99 ms @500/s", "codes"))
+    if args.e2e:
+        result["e2e"] = end_to_end(args.e2e, args.workers)
+        e = result["e2e"]
+        print_table("End to end: form -> upsert -> group -> template", [
+            (e["db"], e["workers"], e["runs"], e["runs_per_s"], e["runs_per_s_steady"],
+             e["statuses"])],
+            ("db", "worker processes", "runs", "runs/s (wall)", "runs/s (steady)", "statuses"))
+        print_table("Per step (child action runs)", [
+            (k, v["run_ms_avg"], v["upstream_http_ms_avg"]) for k, v in
+            e["step_breakdown"].items()], ("action", "run ms (avg)", "upstream HTTP ms (avg)"))
+    write_result("workflows", result)
+
+
+if __name__ == "__main__":
+    main()
