@@ -99,7 +99,7 @@ class Settings:
         for f in fields(cls):
             name = UNPREFIXED.get(f.name, prefix + f.name.upper())
             if name in env:
-                default = f.default_factory() if f.default is MISSING else f.default  # type: ignore[misc]
+                default = f.default_factory() if f.default is MISSING else f.default  # type: ignore[operator]
                 values[f.name] = _parse(name, env[name], default)
         values.update(overrides)
         return replace(cls(), **values)

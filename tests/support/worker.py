@@ -58,6 +58,7 @@ def settings_env(settings: Settings) -> dict[str, str]:
         "WA_RETRY_BASE_S": str(settings.retry_base_s),
         "WA_WORKER_HEARTBEAT_TTL_S": str(settings.worker_heartbeat_ttl_s),
         "WA_GOVERNOR_MAX_WAIT_S": str(settings.governor_max_wait_s),
+        "WA_GOVERNOR_MARGIN_S": str(settings.governor_margin_s),
         "WA_SSRF_ALLOW_NETWORKS": ",".join(settings.ssrf_allow_networks),
     })
     return env
