@@ -26,9 +26,9 @@ from connector.providers.dialect import (
     In,
     Operation,
     Stop,
+    TableDialect,
     phone,
     record,
-    run_operation,
     same_phone,
     sent,
 )
@@ -246,15 +246,12 @@ OPERATIONS: Mapping[str, Operation[_Api]] = {
 }
 
 
-class CorbitalV2Provider:
+class CorbitalV2Provider(TableDialect):
     name = "corbital_v2"
+    OPERATIONS = OPERATIONS
 
-    def operations(self) -> frozenset[str]:
-        return frozenset(OPERATIONS)
-
-    def execute(self, operation: str, params: Mapping[str, Any], data: Mapping[str, Any],
-                ctx: CallContext) -> Outcome:
-        return run_operation(self.name, OPERATIONS, operation, lambda: _Api(ctx), params, data)
+    def make_api(self, ctx: CallContext) -> _Api:
+        return _Api(ctx)
 
     def probe(self, ctx: CallContext) -> ProbeResult:
         """`GET statuses?per_page=1` (the v1 probe's first call), then one read per scope."""

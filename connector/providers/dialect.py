@@ -135,3 +135,22 @@ def run_operation(provider: str, operations: Mapping[str, Operation[A]], operati
         return handler(make_api(), params, data)
     except Stop as stop:
         return stop.outcome
+
+
+class TableDialect:
+    """The `operations`/`execute` half of a provider whose operations are a name -> function
+    table over one API client: subclasses set `name`, `OPERATIONS` and `make_api(ctx)`."""
+
+    name: str
+    OPERATIONS: Mapping[str, Operation[Any]]
+
+    def make_api(self, ctx: CallContext) -> Any:
+        raise NotImplementedError
+
+    def operations(self) -> frozenset[str]:
+        return frozenset(self.OPERATIONS)
+
+    def execute(self, operation: str, params: Mapping[str, Any], data: Mapping[str, Any],
+                ctx: CallContext) -> Outcome:
+        return run_operation(self.name, self.OPERATIONS, operation,
+                             lambda: self.make_api(ctx), params, data)

@@ -23,10 +23,10 @@ from connector.providers.dialect import (
     In,
     Operation,
     Stop,
+    TableDialect,
     join_name,
     phone,
     record,
-    run_operation,
     sent,
     split_name,
 )
@@ -179,15 +179,12 @@ OPERATIONS: Mapping[str, Operation[_Api]] = {
 }
 
 
-class WaapiProvider:
+class WaapiProvider(TableDialect):
     name = "waapi"
+    OPERATIONS = OPERATIONS
 
-    def operations(self) -> frozenset[str]:
-        return frozenset(OPERATIONS)
-
-    def execute(self, operation: str, params: Mapping[str, Any], data: Mapping[str, Any],
-                ctx: CallContext) -> Outcome:
-        return run_operation(self.name, OPERATIONS, operation, lambda: _Api(ctx), params, data)
+    def make_api(self, ctx: CallContext) -> _Api:
+        return _Api(ctx)
 
     def probe(self, ctx: CallContext) -> ProbeResult:
         """`GET instances/{id}` proves the token reads this instance (404: not yours); the

@@ -20,10 +20,10 @@ from connector.providers.dialect import (
     In,
     Operation,
     Stop,
+    TableDialect,
     body_of,
     phone,
     record,
-    run_operation,
     same_phone,
     sent,
 )
@@ -261,15 +261,12 @@ OPERATIONS: Mapping[str, Operation[_Api]] = {
 }
 
 
-class WbizProvider:
+class WbizProvider(TableDialect):
     name = "wbiz"
+    OPERATIONS = OPERATIONS
 
-    def operations(self) -> frozenset[str]:
-        return frozenset(OPERATIONS)
-
-    def execute(self, operation: str, params: Mapping[str, Any], data: Mapping[str, Any],
-                ctx: CallContext) -> Outcome:
-        return run_operation(self.name, OPERATIONS, operation, lambda: _Api(ctx), params, data)
+    def make_api(self, ctx: CallContext) -> _Api:
+        return _Api(ctx)
 
     def probe(self, ctx: CallContext) -> ProbeResult:
         """`GET v1/me` (any valid key), then the plan's rate limit from its headers and the
