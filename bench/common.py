@@ -32,6 +32,8 @@ import requests
 from cryptography.fernet import Fernet
 from sqlalchemy import create_engine, func, select, text
 
+from connector.devserver import wait_http
+
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/8")
@@ -45,18 +47,6 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
-
-
-def wait_http(url: str, timeout_s: float = READY_TIMEOUT_S) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        try:
-            if requests.get(url, timeout=1).status_code < 500:
-                return
-        except requests.RequestException:
-            pass
-        time.sleep(0.1)
-    raise RuntimeError(f"{url} did not answer within {timeout_s} s")
 
 
 def cpu_s(pid: int, *, children: bool = True, include_self: bool = True) -> float:
@@ -174,7 +164,7 @@ class Stack:
         port = free_port()
         self._start("sandbox", [PY, "-m", "connector.sandbox", "--port", str(port)])
         self.sandbox_url = f"http://127.0.0.1:{port}"
-        wait_http(f"{self.sandbox_url}/health")
+        wait_http(f"{self.sandbox_url}/health", READY_TIMEOUT_S)
 
     def start_api(self) -> None:
         self.api_url = self.start_gunicorn("api", "wsgi:app")
@@ -186,7 +176,7 @@ class Stack:
                            "--worker-class", "gthread", "--threads", str(self.api_threads),
                            "--bind", f"127.0.0.1:{port}", "--log-level", "warning", target])
         url = f"http://127.0.0.1:{port}"
-        wait_http(f"{url}/v1/catalog/actions")
+        wait_http(f"{url}/v1/catalog/actions", READY_TIMEOUT_S)
         return url
 
     def stop(self, name: str) -> None:

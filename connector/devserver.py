@@ -38,8 +38,9 @@ def _redis_reachable(url: str) -> bool:
         return False
 
 
-def _wait_http(url: str) -> None:
-    deadline = time.monotonic() + READY_TIMEOUT_S
+def wait_http(url: str, timeout_s: float = READY_TIMEOUT_S) -> None:
+    """Bounded wait until `url` answers below 500 (benchmarks reuse it)."""
+    deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         try:
             if requests.get(url, timeout=1).status_code < 500:
@@ -47,7 +48,7 @@ def _wait_http(url: str) -> None:
         except requests.RequestException:
             pass
         time.sleep(0.2)
-    raise SystemExit(f"{url} did not answer within {READY_TIMEOUT_S:.0f} s")
+    raise SystemExit(f"{url} did not answer within {timeout_s:.0f} s")
 
 
 def run_dev(*, api_port: int, sandbox_port: int) -> None:
@@ -77,8 +78,8 @@ def run_dev(*, api_port: int, sandbox_port: int) -> None:
     start(python, "-m", "connector.cli", "scheduler")
     sandbox_url, api_url = f"http://127.0.0.1:{sandbox_port}", f"http://127.0.0.1:{api_port}"
     try:
-        _wait_http(f"{sandbox_url}/health")
-        _wait_http(f"{api_url}/health")
+        wait_http(f"{sandbox_url}/health")
+        wait_http(f"{api_url}/health")
         demo = _create_demo(env, sandbox_url)
         print(_examples(api_url, sandbox_url, demo), flush=True)
         signal.signal(signal.SIGTERM, _exit_quietly)

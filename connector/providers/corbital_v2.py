@@ -249,9 +249,7 @@ OPERATIONS: Mapping[str, Operation[_Api]] = {
 class CorbitalV2Provider(TableDialect):
     name = "corbital_v2"
     OPERATIONS = OPERATIONS
-
-    def make_api(self, ctx: CallContext) -> _Api:
-        return _Api(ctx)
+    API = _Api
 
     def probe(self, ctx: CallContext) -> ProbeResult:
         """`GET statuses?per_page=1` (the v1 probe's first call), then one read per scope."""

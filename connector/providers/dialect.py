@@ -139,13 +139,15 @@ def run_operation(provider: str, operations: Mapping[str, Operation[A]], operati
 
 class TableDialect:
     """The `operations`/`execute` half of a provider whose operations are a name -> function
-    table over one API client: subclasses set `name`, `OPERATIONS` and `make_api(ctx)`."""
+    table over one API client: subclasses set `name`, `OPERATIONS` and `API` (the client class,
+    built from the call context for each operation)."""
 
     name: str
     OPERATIONS: Mapping[str, Operation[Any]]
+    API: Callable[[CallContext], Any]
 
     def make_api(self, ctx: CallContext) -> Any:
-        raise NotImplementedError
+        return type(self).API(ctx)
 
     def operations(self) -> frozenset[str]:
         return frozenset(self.OPERATIONS)

@@ -182,9 +182,7 @@ OPERATIONS: Mapping[str, Operation[_Api]] = {
 class WaapiProvider(TableDialect):
     name = "waapi"
     OPERATIONS = OPERATIONS
-
-    def make_api(self, ctx: CallContext) -> _Api:
-        return _Api(ctx)
+    API = _Api
 
     def probe(self, ctx: CallContext) -> ProbeResult:
         """`GET instances/{id}` proves the token reads this instance (404: not yours); the

@@ -264,9 +264,7 @@ OPERATIONS: Mapping[str, Operation[_Api]] = {
 class WbizProvider(TableDialect):
     name = "wbiz"
     OPERATIONS = OPERATIONS
-
-    def make_api(self, ctx: CallContext) -> _Api:
-        return _Api(ctx)
+    API = _Api
 
     def probe(self, ctx: CallContext) -> ProbeResult:
         """`GET v1/me` (any valid key), then the plan's rate limit from its headers and the

@@ -18,6 +18,7 @@ from connector.redis_keys import worker_heartbeat_key
 from connector.runtime import Runtime
 from connector.ssrf import SsrfGuard, UnsafeUrl
 from connector.store.connections import get_connection
+from connector.store.paging import newest_first
 from connector.store.trigger_models import Hook, HookDelivery
 from connector.webhook_signing import generate_webhook_secret
 
@@ -108,10 +109,9 @@ def list_deliveries(rt: Runtime, workspace_id: str, hook_id: str, *, limit: int,
                     cursor: str | None) -> list[HookDelivery]:
     get_hook(rt, workspace_id, hook_id)
     query = select(HookDelivery).where(HookDelivery.hook_id == hook_id)
-    if cursor:
-        query = query.where(HookDelivery.id < cursor)
     with rt.db.session() as session:
-        return list(session.scalars(query.order_by(HookDelivery.id.desc()).limit(limit)))
+        return newest_first(session, query, HookDelivery.id, cursor=cursor,
+                            limit=limit)
 
 
 def delivery_view(delivery: HookDelivery) -> dict[str, Any]:

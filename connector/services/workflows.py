@@ -26,6 +26,7 @@ from connector.queueing import QUEUE_ACTIONS, queue
 from connector.runtime import Runtime
 from connector.store.connections import get_connection
 from connector.store.models import Connection
+from connector.store.paging import newest_first
 from connector.store.workflow_models import Workflow, WorkflowEvent, WorkflowRun
 
 log = logging.getLogger(__name__)
@@ -154,10 +155,9 @@ def get_workflow(rt: Runtime, workspace_id: str, workflow_id: str) -> Workflow:
 def list_workflows(rt: Runtime, workspace_id: str, *, limit: int,
                    cursor: str | None) -> list[Workflow]:
     query = select(Workflow).where(Workflow.workspace_id == workspace_id)
-    if cursor:
-        query = query.where(Workflow.id < cursor)
     with rt.db.session() as session:
-        return list(session.scalars(query.order_by(Workflow.id.desc()).limit(limit)))
+        return newest_first(session, query, Workflow.id, cursor=cursor,
+                            limit=limit)
 
 
 def hook_url(rt: Runtime, workflow: Workflow) -> str | None:
@@ -332,10 +332,9 @@ def list_workflow_runs(rt: Runtime, workspace_id: str, workflow_id: str, *, limi
                        cursor: str | None) -> list[WorkflowRun]:
     get_workflow(rt, workspace_id, workflow_id)
     query = select(WorkflowRun).where(WorkflowRun.workflow_id == workflow_id)
-    if cursor:
-        query = query.where(WorkflowRun.id < cursor)
     with rt.db.session() as session:
-        return list(session.scalars(query.order_by(WorkflowRun.id.desc()).limit(limit)))
+        return newest_first(session, query, WorkflowRun.id, cursor=cursor,
+                            limit=limit)
 
 
 def workflow_run_view(wf_run: WorkflowRun) -> dict[str, Any]:
@@ -349,10 +348,9 @@ def list_events(rt: Runtime, workspace_id: str, workflow_id: str, *, limit: int,
                 cursor: str | None) -> list[dict[str, Any]]:
     get_workflow(rt, workspace_id, workflow_id)
     query = select(WorkflowEvent).where(WorkflowEvent.workflow_id == workflow_id)
-    if cursor:
-        query = query.where(WorkflowEvent.id < cursor)
     with rt.db.session() as session:
-        events = list(session.scalars(query.order_by(WorkflowEvent.id.desc()).limit(limit)))
+        events = newest_first(session, query, WorkflowEvent.id, cursor=cursor,
+                              limit=limit)
         run_ids = [e.last_run_id for e in events if e.last_run_id]
         wf_runs = {r.id: r for r in session.scalars(
             select(WorkflowRun).where(WorkflowRun.id.in_(run_ids)))} if run_ids else {}

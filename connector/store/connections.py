@@ -8,6 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from connector.store.models import Connection
+from connector.store.paging import newest_first
 
 
 def get_connection(session: Session, workspace_id: str, connection_id: str) -> Connection | None:
@@ -20,9 +21,8 @@ def get_connection(session: Session, workspace_id: str, connection_id: str) -> C
 def list_connections(session: Session, workspace_id: str, *, limit: int,
                      cursor: str | None) -> list[Connection]:
     query = select(Connection).where(Connection.workspace_id == workspace_id)
-    if cursor:
-        query = query.where(Connection.id < cursor)
-    return list(session.scalars(query.order_by(Connection.id.desc()).limit(limit)))
+    return newest_first(session, query, Connection.id, cursor=cursor,
+                        limit=limit)
 
 
 def drop_ability(session: Session, connection_id: str, ability: str) -> None:

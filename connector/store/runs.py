@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from connector.ids import new_id
 from connector.store.db import Database
 from connector.store.models import Connection, Run, utcnow
+from connector.store.paging import newest_first
 from connector.store.states import RunStatus, check_transition
 
 
@@ -158,13 +159,12 @@ def get_run(session: Session, workspace_id: str, run_id: str) -> Run | None:
 def list_runs(session: Session, workspace_id: str, *, limit: int, cursor: str | None,
               status: str | None = None, connection_id: str | None = None) -> list[Run]:
     query = select(Run).where(Run.workspace_id == workspace_id)
-    if cursor:
-        query = query.where(Run.id < cursor)
     if status:
         query = query.where(Run.status == status)
     if connection_id:
         query = query.where(Run.connection_id == connection_id)
-    return list(session.scalars(query.order_by(Run.id.desc()).limit(limit)))
+    return newest_first(session, query, Run.id, cursor=cursor,
+                        limit=limit)
 
 
 def running_runs(session: Session) -> list[Run]:

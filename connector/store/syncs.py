@@ -10,6 +10,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from connector.store.db import Database
+from connector.store.paging import newest_first
 from connector.store.sync_models import Sync, SyncLink, SyncReject, SyncRun, SyncUpload
 
 ACTIVE = ("queued", "running")
@@ -32,9 +33,8 @@ def find_sync(session: Session, workspace_id: str | None, name_or_id: str) -> Sy
 def list_syncs(session: Session, workspace_id: str, *, limit: int,
                cursor: str | None) -> list[Sync]:
     query = select(Sync).where(Sync.workspace_id == workspace_id)
-    if cursor:
-        query = query.where(Sync.id < cursor)
-    return list(session.scalars(query.order_by(Sync.id.desc()).limit(limit)))
+    return newest_first(session, query, Sync.id, cursor=cursor,
+                        limit=limit)
 
 
 def scheduled_syncs(session: Session) -> list[Sync]:
@@ -43,9 +43,8 @@ def scheduled_syncs(session: Session) -> list[Sync]:
 
 def list_runs(session: Session, sync_id: str, *, limit: int, cursor: str | None) -> list[SyncRun]:
     query = select(SyncRun).where(SyncRun.sync_id == sync_id)
-    if cursor:
-        query = query.where(SyncRun.id < cursor)
-    return list(session.scalars(query.order_by(SyncRun.id.desc()).limit(limit)))
+    return newest_first(session, query, SyncRun.id, cursor=cursor,
+                        limit=limit)
 
 
 def list_rejects(session: Session, sync_id: str, *, run_id: str | None, limit: int,
@@ -53,9 +52,8 @@ def list_rejects(session: Session, sync_id: str, *, run_id: str | None, limit: i
     query = select(SyncReject).where(SyncReject.sync_id == sync_id)
     if run_id:
         query = query.where(SyncReject.run_id == run_id)
-    if cursor:
-        query = query.where(SyncReject.id < cursor)
-    return list(session.scalars(query.order_by(SyncReject.id.desc()).limit(limit)))
+    return newest_first(session, query, SyncReject.id, cursor=cursor,
+                        limit=limit)
 
 
 def get_upload(db: Database, sync_id: str) -> SyncUpload | None:

@@ -16,6 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from connector.ids import _base36
+from connector.store.paging import newest_first
 from connector.store.trigger_models import Hook, HookDelivery, TriggerItem
 
 SEQ_WIDTH = 4
@@ -116,6 +117,5 @@ def list_items(session: Session, connection_id: str, trigger_key: str, *, limit:
                cursor: str | None) -> list[TriggerItem]:
     query = select(TriggerItem).where(TriggerItem.connection_id == connection_id,
                                       TriggerItem.trigger_key == trigger_key)
-    if cursor:
-        query = query.where(TriggerItem.id < cursor)
-    return list(session.scalars(query.order_by(TriggerItem.id.desc()).limit(limit)))
+    return newest_first(session, query, TriggerItem.id, cursor=cursor,
+                        limit=limit)
