@@ -1,13 +1,13 @@
-"""A/B of the worker's store path, interleaved in one command (the machine is shared: noisy).
+"""A/B of the worker's hot path, interleaved in one command (the machine is shared: noisy).
 
     .venv/bin/python -m bench.ab_worker [--rounds 3] [--actions 500]
 
-Each round runs `bench.profile_action --no-profile` (in-process API + one SimpleWorker against
-the sandbox in its own process) three times, each in a fresh interpreter: `legacy` = claim and
-settle as they were before (UPDATE + SELECT + a second transaction for the connection; SELECT
-... FOR UPDATE + ORM UPDATE), `current` = the code as it is, and `current + trust_env off`
-(requests skips its per-call proxy lookup in the environment; an experiment, not in the code).
-Reports the median CPU per action of each variant.
+Each round runs `bench.profile_action --no-profile` (in-process API + one worker against the
+sandbox in its own process) once per variant, each in a fresh interpreter: `before` = the four
+changes of BENCHMARKS.md (overhead) all undone: ORM claim/settle (`--legacy-store`), RQ's stock
+`SimpleWorker` (`--stock-worker`), requests' per-call proxy lookup (`--trust-env`), redis-py's
+pure-Python parser (`--no-hiredis`); then `current` minus one change at a time, and `current`.
+Reports the median CPU per action of each variant and its ratio to `before`.
 """
 
 from __future__ import annotations
@@ -21,8 +21,11 @@ from typing import Any
 
 from bench.common import RESULTS, ROOT, print_table, write_result
 
-VARIANTS = {"legacy": ["--legacy-store"], "current": [],
-            "current + trust_env off": ["--no-trust-env"]}
+CHANGES = {"Core store statements": "--legacy-store", "RunWorker": "--stock-worker",
+           "trust_env off": "--trust-env", "hiredis": "--no-hiredis"}
+VARIANTS = {"before": list(CHANGES.values()),
+            **{f"current without {name}": [flag] for name, flag in CHANGES.items()},
+            "current": []}
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
@@ -42,11 +45,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                   flush=True)
     medians = {name: {k: statistics.median(s[k] for s in runs) for k in ("api_ms", "worker_ms")}
                for name, runs in samples.items()}
-    base = medians["legacy"]["worker_ms"]
+    base = medians["before"]["worker_ms"]
     rows = [(name, f"{m['worker_ms']:.2f} ms", f"{m['worker_ms'] / base:.2f}",
              f"{m['api_ms']:.2f} ms") for name, m in medians.items()]
     print_table(f"Worker CPU per send_text action, in-process, median of {args.rounds}", rows,
-                ("variant", "worker CPU/action", "vs legacy", "API CPU/action (test client)"))
+                ("variant", "worker CPU/action", "vs before", "API CPU/action (test client)"))
     path = write_result("ab_worker", {"rounds": args.rounds, "actions": args.actions,
                                       "samples": samples, "medians": medians})
     print(f"results: {path}")

@@ -30,6 +30,10 @@ def gunicorn_workers_cpu(stack: Stack, name: str) -> float:
     return cpu_s(stack.procs[name].pid, include_self=False)
 
 
+def pool_cpu_s(pids: list[int]) -> float:
+    return sum(cpu_s(pid, children=False) for pid in pids)
+
+
 def measure_real(stack: Stack, n: int, concurrency: int, action: str) -> dict[str, Any]:
     tenant = stack.make_tenant(rate_limit_max=0)
     workspace = stack.make_workspace()
@@ -40,12 +44,13 @@ def measure_real(stack: Stack, n: int, concurrency: int, action: str) -> dict[st
         lambda i: {})
     warm = load(url, workspace["headers"], body, WARMUP, concurrency)
     stack.wait_runs(WARMUP, 60)
-    worker_pid = stack.worker_pids()[0]
-    api0, worker0 = gunicorn_workers_cpu(stack, "api"), cpu_s(worker_pid, children=False)
+    # Every process under the pool supervisor: the RQ worker and the pool's RQ scheduler.
+    pool = stack.worker_pids()
+    api0, worker0 = gunicorn_workers_cpu(stack, "api"), pool_cpu_s(pool)
     result = load(url, workspace["headers"], body, n, concurrency)
     api1 = gunicorn_workers_cpu(stack, "api")
     done_at = stack.wait_runs(WARMUP + n, 600, poll_s=0.5)
-    worker1 = cpu_s(worker_pid, children=False)
+    worker1 = pool_cpu_s(pool)
     statuses: dict[str, int] = {}
     for row in stack.run_rows():
         statuses[row.status] = statuses.get(row.status, 0) + 1

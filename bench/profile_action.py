@@ -25,6 +25,7 @@ from connector import jobs
 from connector.app import create_app
 from connector.config import Settings
 from connector.queueing import QUEUES_BY_PRIORITY
+from connector.rq_worker import RunWorker
 from connector.runtime import Runtime
 
 
@@ -75,11 +76,20 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--no-profile", action="store_true", help="only time, no cProfile")
     parser.add_argument("--legacy-store", action="store_true",
                         help="A/B: the worker's claim and settle as before the bench changes")
-    parser.add_argument("--no-trust-env", action="store_true",
-                        help="experiment: requests' trust_env off (no proxy lookup per call)")
+    parser.add_argument("--stock-worker", action="store_true",
+                        help="A/B: RQ's SimpleWorker instead of our RunWorker")
+    parser.add_argument("--trust-env", action="store_true",
+                        help="A/B: requests' trust_env on (proxy lookup in the env per call)")
+    parser.add_argument("--no-hiredis", action="store_true",
+                        help="A/B: redis-py's pure-Python reply parser instead of hiredis")
     args = parser.parse_args(argv)
     if args.legacy_store:
         use_legacy_store()
+    if args.no_hiredis:
+        import redis.connection
+
+        redis.connection.DefaultParser = redis.connection._RESP2Parser  # type: ignore[misc]
+    worker_class = SimpleWorker if args.stock_worker else RunWorker
     stack = Stack()
     try:
         stack.prepare_store()
@@ -98,8 +108,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         url = f"/v1/connections/{connection}/actions/send_text"
         rt = Runtime(settings)
         jobs.bind_runtime(rt)
-        if args.no_trust_env:
-            rt.http._session.trust_env = False
+        if args.trust_env:
+            rt.http._session.trust_env = True
 
         def post(n: int) -> None:
             for i in range(n):
@@ -108,7 +118,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                 assert answer.status_code == 202, answer.get_json()
 
         def drain() -> None:
-            SimpleWorker(list(QUEUES_BY_PRIORITY), connection=rt.redis).work(
+            worker_class(list(QUEUES_BY_PRIORITY), connection=rt.redis).work(
                 burst=True, with_scheduler=False, logging_level="WARNING")
 
         post(20)
@@ -136,13 +146,14 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         print(report(api_profile, args.top))
         print("==== WORKER ====")
         print(report(worker_profile, args.top))
-    label = ("with cProfile" if not args.no_profile else "no profiler") + (
-        ", legacy store" if args.legacy_store else "") + (
-        ", trust_env off" if args.no_trust_env else "")
+    variant = [name for name, on in (("legacy store", args.legacy_store),
+                                     ("stock SimpleWorker", args.stock_worker),
+                                     ("trust_env on", args.trust_env),
+                                     ("no hiredis", args.no_hiredis)) if on]
+    label = ", ".join(["with cProfile" if not args.no_profile else "no profiler", *variant])
     print(f"in-process CPU per action ({label}): API {api_ms:.2f} ms, worker {worker_ms:.2f} ms")
     data = {"actions": args.actions, "profiled": not args.no_profile, "api_ms": api_ms,
-            "worker_ms": worker_ms, "legacy_store": args.legacy_store,
-            "no_trust_env": args.no_trust_env}
+            "worker_ms": worker_ms, "variant": variant}
     write_result("profile_action", data)
     return data
 

@@ -29,6 +29,9 @@ def create_app(overrides: Settings | dict[str, Any] | None = None) -> Flask:
     app.json.sort_keys = False  # type: ignore[attr-defined]
     runtime = Runtime(settings)
     app.extensions["wa_runtime"] = runtime
+    from connector.api.auth import KeyCache
+
+    app.extensions["wa_api_key_cache"] = KeyCache(runtime.settings.api_key_cache_s)
     runtime.catalog  # noqa: B018 - a broken definition stops start-up, naming file and pointer
 
     from connector.api import register_blueprints

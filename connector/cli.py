@@ -99,6 +99,24 @@ def key_create(workspace_ref: str, name: str, as_json: bool) -> None:
           f"API key (shown once): {plaintext}")
 
 
+@key.command("revoke")
+@click.argument("key_id")
+@click.option("--json", "as_json", is_flag=True)
+def key_revoke(key_id: str, as_json: bool) -> None:
+    """Revoke the API key KEY_ID (as `key create` printed it); API processes drop it within
+    WA_API_KEY_CACHE_S seconds (default 10)."""
+    from connector.store.workspaces import revoke_api_key
+
+    rt = _runtime()
+    with rt.db.session() as session:
+        row = revoke_api_key(session, key_id)
+        if row is None:
+            raise click.ClickException(f"no API key {key_id!r}")
+        revoked_at = row.revoked_at
+    _emit({"api_key_id": key_id, "revoked_at": revoked_at.isoformat() if revoked_at else None},
+          as_json, f"API key {key_id} revoked")
+
+
 @cli.group()
 def connection() -> None:
     """Tenant connections."""

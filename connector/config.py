@@ -42,9 +42,12 @@ class Settings:
     http_read_timeout_s: float = 15.0
     default_rate_limit: int = 60
     default_rate_window_s: float = 60.0
-    governor_margin_s: float = 0.1
-    """Added to every rate window: a request granted at t reaches the tenant a little later,
-    and that delay varies (load, network); without slack, arrivals bunch past the window."""
+    governor_margin_s: float = 0.03
+    """Base slack added to every rate window: a request granted at t reaches the tenant a
+    little later, and that delay varies (load, network). A 429 widens a connection's slack
+    (engine/governor.py), so this is the slack of a path that has shown no bunching."""
+    api_key_cache_s: float = 10.0
+    """An API process remembers a valid key this long: a revoked key stops working within it."""
     governor_max_wait_s: float = 2.0
     """A worker waits this long for a rate-limit grant; a longer wait reschedules the run."""
     retry_max_attempts: int = 5
@@ -76,6 +79,9 @@ class Settings:
     """Items per upstream page while a poll looks for new items (500 for full scans)."""
     trigger_feed_active_s: int = 86400
     """A feed read within this long keeps its trigger polled without a REST hook."""
+    trigger_event_feed_max_pages: int = 20
+    """Pages of a provider event feed (WBIZ `/v1/events`) one poll reads at most; a longer
+    backlog is read on by the next polls, from the saved cursor."""
     hook_timeout_s: float = 15.0
     """A REST-hook target must answer 2xx within this (Standard Webhooks: 15-30 s)."""
     hook_retry_base_s: float = 5.0

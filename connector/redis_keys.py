@@ -29,6 +29,10 @@ def governor_block_key(connection_id: str) -> str:
     return f"{PREFIX}gov:{connection_id}:until"
 
 
+def governor_margin_key(connection_id: str) -> str:
+    return f"{PREFIX}gov:{connection_id}:margin"
+
+
 def run_done_key(run_id: str) -> str:
     return f"{PREFIX}run:{run_id}:done"
 

@@ -1,10 +1,10 @@
 """Worker processes: N non-forking RQ workers sharing Redis, each with a liveness heartbeat.
 
-Why `SimpleWorker` × N processes rather than RQ's forking `Worker`: a fork per job costs about
-12 ms of CPU on this machine size (reliability.md §7.3), more than the whole budget of an
-action, and a fresh horse can't reuse keep-alive connections to the tenant. Crash isolation is
-kept by processes, and a crashed run is decided by our sweeper (engine/sweeper.py) from the
-heartbeat key below within ~25 s instead of RQ's minutes.
+Why `SimpleWorker` (our lean `rq_worker.RunWorker`) × N processes rather than RQ's forking
+`Worker`: a fork per job costs about 12 ms of CPU on this machine size (reliability.md §7.3),
+more than the whole budget of an action, and a fresh horse can't reuse keep-alive connections
+to the tenant. Crash isolation is kept by processes, and a crashed run is decided by our sweeper
+(engine/sweeper.py) from the heartbeat key below within ~25 s instead of RQ's minutes.
 """
 
 from __future__ import annotations
@@ -17,13 +17,13 @@ import threading
 import time
 from collections.abc import Sequence
 
-from rq import SimpleWorker
 from rq.scheduler import RQScheduler
 
 from connector import jobs
 from connector.config import Settings
 from connector.queueing import QUEUES_BY_PRIORITY
 from connector.redis_keys import worker_heartbeat_key
+from connector.rq_worker import RunWorker
 from connector.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -68,7 +68,7 @@ def run_worker(settings: Settings, queues: Sequence[str] = QUEUES_BY_PRIORITY,
     rt.catalog  # noqa: B018 - load and validate definitions before taking jobs
     stop = start_heartbeat(rt, jobs.worker_id())
     try:
-        worker = SimpleWorker(list(queues), connection=rt.redis, name=jobs.worker_id())
+        worker = RunWorker(list(queues), connection=rt.redis, name=jobs.worker_id())
         worker.work(burst=burst, with_scheduler=with_scheduler, logging_level="WARNING")
     finally:
         stop.set()

@@ -9,6 +9,7 @@ from __future__ import annotations
 import http.client
 import json
 import time
+import urllib.request
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -119,6 +120,11 @@ class HttpClient:
             )
             session.mount("https://", adapter)
             session.mount("http://", adapter)
+            # With trust_env, requests reads the proxy variables (and ~/.netrc) from the
+            # environment again on every request, ~0.5 ms of CPU a call. Without any proxy
+            # variable there is nothing to find; with one, keep requests' own handling (it also
+            # honours NO_PROXY per host).
+            session.trust_env = bool(urllib.request.getproxies_environment())
         self._session = session
         self._timeout_s = (connect_timeout_s, read_timeout_s)
         self._max_body_bytes = max_body_bytes

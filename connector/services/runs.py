@@ -14,7 +14,6 @@ from connector.queueing import QUEUE_ACTIONS, enqueue_run
 from connector.redis_keys import run_done_key
 from connector.runtime import Runtime
 from connector.store import runs
-from connector.store.connections import get_connection
 from connector.store.models import Run
 from connector.store.states import RunStatus
 
@@ -31,8 +30,9 @@ def submit_action(rt: Runtime, workspace_id: str, connection_id: str, action_key
     definition = rt.catalog.actions.get(action_key)
     if definition is None:
         raise NotFound(f"no action {action_key!r}; GET /v1/catalog/actions lists them")
-    with rt.db.session() as session:
-        connection = get_connection(session, workspace_id, connection_id)
+    # Core, not the ORM: this is every action call's transaction (BENCHMARKS.md, overhead).
+    with rt.db.engine.begin() as conn:
+        connection = runs.run_target(conn, workspace_id, connection_id)
         if connection is None:
             raise NotFound(f"no connection {connection_id!r} in this workspace")
         entry = definition.provider(connection.provider)
@@ -51,8 +51,9 @@ def submit_action(rt: Runtime, workspace_id: str, connection_id: str, action_key
                 "needs; enable it for the token in the tenant's API settings, then POST "
                 f"/v1/connections/{connection_id}/test",
                 extra={"missing_abilities": missing})
-        run = runs.create_run(session, workspace_id=workspace_id, connection_id=connection_id,
-                              action_key=action_key, data=data, queue=queue, replay_of=replay_of)
+        run = runs.new_run(workspace_id=workspace_id, connection_id=connection_id,
+                           action_key=action_key, data=data, queue=queue, replay_of=replay_of)
+        runs.insert_run(conn, run)
     try:
         enqueue_run(rt, run.id, run.job_id or run.id, queue)
     except redis.RedisError:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from typing import NamedTuple
+
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from connector.ids import new_id
 from connector.security import generate_api_key, hash_api_key
-from connector.store.models import ApiKey, Workspace
+from connector.store.models import ApiKey, Workspace, utcnow
 
 
 def create_workspace(session: Session, name: str) -> Workspace:
@@ -28,16 +30,34 @@ def create_api_key(session: Session, workspace_id: str,
     return key, plaintext
 
 
-def workspace_for_key(session: Session, plaintext: str) -> tuple[Workspace, ApiKey] | None:
+class KeyIdentity(NamedTuple):
+    """Who an API key speaks for."""
+
+    workspace_id: str
+    workspace_name: str
+    api_key_id: str
+
+
+_KEY_IDENTITY = (
+    select(ApiKey.id, Workspace.id, Workspace.name)
+    .join(Workspace, Workspace.id == ApiKey.workspace_id)
+    .where(ApiKey.key_hash == bindparam("key_hash"), ApiKey.revoked_at.is_(None))
+)
+
+
+def identity_for_key_hash(session: Session, key_hash: str) -> KeyIdentity | None:
     # The hash is the lookup: a unique index on a 256-bit digest needs no constant-time compare.
-    key = session.scalars(
-        select(ApiKey).where(ApiKey.key_hash == hash_api_key(plaintext),
-                             ApiKey.revoked_at.is_(None))
-    ).first()
-    if key is None:
-        return None
-    workspace = session.get(Workspace, key.workspace_id)
-    return (workspace, key) if workspace else None
+    row = session.execute(_KEY_IDENTITY, {"key_hash": key_hash}).first()
+    return None if row is None else KeyIdentity(workspace_id=row[1], workspace_name=row[2],
+                                                api_key_id=row[0])
+
+
+def revoke_api_key(session: Session, key_id: str) -> ApiKey | None:
+    """Mark a key revoked (kept for the record); None when there is no such key."""
+    key = session.get(ApiKey, key_id)
+    if key is not None and key.revoked_at is None:
+        key.revoked_at = utcnow()
+    return key
 
 
 def find_workspace(session: Session, id_or_name: str) -> Workspace | None:

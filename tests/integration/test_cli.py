@@ -22,6 +22,12 @@ def test_workspace_key_and_connection_from_the_cli(settings: Any, client: Any,
     assert client.get("/v1/me", headers={"Authorization": f"Bearer {key}"}).status_code == 200
     second = json.loads(cli(settings, "key", "create", "shop", "--json").stdout)
     assert second["api_key"] != key
+    revoked = cli(settings, "key", "revoke", second["api_key_id"], "--json")
+    assert revoked.returncode == 0, revoked.stderr
+    assert json.loads(revoked.stdout)["revoked_at"]
+    answer = client.get("/v1/me", headers={"Authorization": f"Bearer {second['api_key']}"})
+    assert answer.status_code == 401 and "revoked" in answer.get_json()["detail"]
+    assert cli(settings, "key", "revoke", "key_nope").returncode != 0
     done = cli(settings, "connection", "create", "--workspace", "shop", "--base-url",
                tenant["base_url"], "--tenant", tenant["slug"], "--token", tenant["token"], "--json")
     assert done.returncode == 0, done.stderr

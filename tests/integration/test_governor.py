@@ -9,8 +9,8 @@ import time
 import pytest
 import redis as redis_lib
 
-from connector.engine.governor import GovernorWait, RateGovernor
-from connector.redis_keys import governor_block_key, governor_key
+from connector.engine.governor import MARGIN_CAP_S, MARGIN_MEMORY_S, GovernorWait, RateGovernor
+from connector.redis_keys import governor_block_key, governor_key, governor_margin_key
 
 REDIS_URL = os.environ.get("WA_TEST_REDIS_URL", "redis://127.0.0.1:6379/14")
 
@@ -98,12 +98,29 @@ def test_a_short_penalty_lifts_by_itself(redis):
     governor.acquire("con_a", 10, 1, max_wait_s=1)
 
 
+def test_each_429_widens_the_margin_up_to_a_cap_and_it_is_remembered(redis):
+    governor = RateGovernor(redis, margin_s=0.03)
+    assert governor.margin_s("con_a") == pytest.approx(0.03)
+    assert governor.try_acquire("con_a", 1, 10) == 0.0
+    assert 10.0 < governor.try_acquire("con_a", 1, 10) <= 10.03  # window + base margin
+    widened = []
+    for _ in range(6):
+        governor.penalize("con_a", 0.001)
+        widened.append(round(governor.margin_s("con_a"), 3))
+    assert widened == [0.06, 0.12, 0.24, 0.48, MARGIN_CAP_S, MARGIN_CAP_S]
+    assert 0 < redis.ttl(governor_margin_key("con_a")) <= MARGIN_MEMORY_S
+    time.sleep(0.01)  # past the 1 ms penalty: the wait now reflects the learned margin
+    assert 10.45 < governor.try_acquire("con_a", 1, 10) <= 10.5
+    assert governor.margin_s("con_b") == pytest.approx(0.03)  # per connection
+
+
 def test_reset_forgets_grants_and_penalty(redis):
     governor = RateGovernor(redis)
     governor.try_acquire("con_a", 1, 10)
     governor.penalize("con_a", 10)
     governor.reset("con_a")
     assert governor.try_acquire("con_a", 1, 10) == 0.0
+    assert governor.margin_s("con_a") == governor.margin_s("con_b")
 
 
 def test_lowering_the_limit_waits_for_enough_grants_to_expire(redis):

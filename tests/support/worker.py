@@ -9,13 +9,14 @@ import time
 from pathlib import Path
 from typing import Any
 
-from rq import Queue, SimpleWorker
+from rq import Queue
 from rq.registry import ScheduledJobRegistry
 from rq.scheduler import RQScheduler
 
 from connector import jobs
 from connector.config import Settings
 from connector.queueing import QUEUES_BY_PRIORITY
+from connector.rq_worker import RunWorker
 from connector.runtime import Runtime
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -36,7 +37,7 @@ def drain(rt: Runtime, queues: tuple[str, ...] = QUEUES_BY_PRIORITY,
         scheduler.acquire_locks()
         scheduler.enqueue_scheduled_jobs()
         scheduler.release_locks()
-        SimpleWorker(list(queues), connection=rt.redis).work(burst=True, with_scheduler=False,
+        RunWorker(list(queues), connection=rt.redis).work(burst=True, with_scheduler=False,
                                                              logging_level="ERROR")
         scheduled = sum(ScheduledJobRegistry(q, connection=rt.redis).count for q in queues)
         queued = sum(Queue(q, connection=rt.redis).count for q in queues)
