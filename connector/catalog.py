@@ -42,6 +42,7 @@ __all__ = [
     "CatalogError",
     "DefinitionError",
     "FORMAT_CHECKER",
+    "PollSource",
     "ProviderEntry",
     "TriggerDefinition",
     "load",
@@ -81,13 +82,24 @@ def _is_date_time(value: object) -> bool:
 
 
 @dataclass(frozen=True)
+class PollSource:
+    """A push trigger's event feed on one provider (schemas/poll_source.schema.json)."""
+
+    strategy: str  # "cursor_feed"
+    operation: str
+    abilities: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class ProviderEntry:
-    """How one provider performs a definition: `operation` is None for push-only triggers."""
+    """How one provider performs a definition: `operation` is None for push-only triggers;
+    `poll` is a push trigger's event feed on this provider, if it has one."""
 
     name: str
     operation: str | None
     resource: str | None
     abilities: tuple[str, ...]
+    poll: PollSource | None = None
 
 
 class _ProviderLookup:
@@ -143,6 +155,12 @@ class TriggerDefinition(_ProviderLookup):
     ordering: str | None  # poll triggers only
     file: str
     item_validator: Draft202012Validator = field(repr=False)
+
+    def polled_on(self, provider: str) -> bool:
+        """True when a connection of `provider` gets this trigger's items by polling: a poll
+        trigger it supports, or a push trigger with an event feed (`poll`) on it."""
+        entry = self.providers.get(provider)
+        return entry is not None and (self.kind == "poll" or entry.poll is not None)
 
 
 @dataclass(frozen=True)
@@ -267,11 +285,18 @@ def _providers(data: Mapping[str, Any]) -> Mapping[str, ProviderEntry]:
     return MappingProxyType(
         {
             name: ProviderEntry(
-                name, entry.get("operation"), entry.get("resource"), tuple(entry["abilities"])
+                name, entry.get("operation"), entry.get("resource"), tuple(entry["abilities"]),
+                _poll_source(entry.get("poll")),
             )
             for name, entry in data["providers"].items()
         }
     )
+
+
+def _poll_source(data: Mapping[str, Any] | None) -> PollSource | None:
+    if data is None:
+        return None
+    return PollSource(data["strategy"], data["operation"], tuple(data["abilities"]))
 
 
 def _action(defn: Definition, registry: Registry) -> ActionDefinition:

@@ -394,6 +394,38 @@ def check_no_secret_inputs(defn: Definition, ctx: RuleContext) -> list[Definitio
     return errors
 
 
+def check_poll_sources(defn: Definition, ctx: RuleContext) -> list[DefinitionError]:
+    """A provider's `poll` (an event feed) feeds a push trigger: actions have none, and its
+    operation and abilities must be ones the provider has."""
+    errors = []
+    for name, binding in defn.data["providers"].items():
+        source = binding.get("poll")
+        if source is None:
+            continue
+        where = ["providers", name, "poll"]
+        if defn.kind == "action":
+            message = "remove 'poll': only push triggers take an event feed"
+            errors.append(DefinitionError(defn.file, pointer(where), message))
+            continue
+        known_ops = (ctx.known_operations or {}).get(name)
+        if known_ops is not None and source["operation"] not in known_ops:
+            message = (
+                f"operation {quote(source['operation'])} is not implemented by the {quote(name)}"
+                f" dialect{did_you_mean(source['operation'], known_ops)}"
+            )
+            errors.append(DefinitionError(defn.file, pointer([*where, "operation"]), message))
+        known = (ctx.abilities or {}).get(name)
+        for index, ability in enumerate(source["abilities"]):
+            if known is not None and ability not in known:
+                message = (
+                    f"ability {quote(ability)} is not a known {quote(name)} ability"
+                    f"{did_you_mean(ability, known)}; known abilities are in schemas/abilities.json"
+                )
+                errors.append(DefinitionError(defn.file, pointer([*where, "abilities", index]),
+                                              message))
+    return errors
+
+
 Rule = Callable[[Definition, RuleContext], list[DefinitionError]]
 
 RULES: tuple[Rule, ...] = (
@@ -407,4 +439,5 @@ RULES: tuple[Rule, ...] = (
     check_sample_fits,
     check_dedupe_key,
     check_no_secret_inputs,
+    check_poll_sources,
 )

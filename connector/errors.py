@@ -51,6 +51,10 @@ class Unauthenticated(ApiError):
     type, title, status = "unauthenticated", "Missing or invalid API key", 401
 
 
+class SignatureInvalid(Unauthenticated):
+    type, title = "signature-invalid", "The webhook signature is missing or does not match"
+
+
 class Forbidden(ApiError):
     type, title, status = "forbidden", "Forbidden", 403
 

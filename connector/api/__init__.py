@@ -13,6 +13,7 @@ def register_blueprints(app: Flask) -> None:
         hooks,
         me,
         platform_hooks,
+        push_signing,
         runs,
         syncs,
         triggers,
@@ -20,5 +21,5 @@ def register_blueprints(app: Flask) -> None:
     )
 
     for module in (health, me, connections, catalog, actions, runs,
-                   hooks, triggers, platform_hooks, form_hooks, workflows, syncs):
+                   hooks, triggers, platform_hooks, form_hooks, workflows, syncs, push_signing):
         app.register_blueprint(module.bp)

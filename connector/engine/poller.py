@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import update
+from sqlalchemy.orm import Session
 
 from connector.catalog import TriggerDefinition
 from connector.engine.context import call_context
@@ -58,21 +59,31 @@ def _shape(definition: TriggerDefinition, record: Record) -> dict[str, Any]:
     return {name: record[name] for name in names if name in record}
 
 
-def poll(rt: Runtime, connection_id: str, trigger_key: str) -> PollResult:
-    definition = rt.catalog.triggers.get(trigger_key)
-    if definition is None or definition.kind != "poll":
-        return PollResult("inactive", message=f"no poll trigger {trigger_key!r}")
+def load_state(rt: Runtime, connection_id: str, trigger_key: str
+               ) -> tuple[Connection, int, dict[str, Any] | None] | None:
+    """The connection, the poll state's version and saved cursor (a new state starts at
+    version 0 with no cursor); None when the connection is gone."""
     with rt.db.session() as session:
         connection = session.get(Connection, connection_id)
         state = session.get(TriggerState, (connection_id, trigger_key))
         if connection is None:
-            return PollResult("inactive", message="the connection is gone")
+            return None
         if state is None:
             state = TriggerState(connection_id=connection_id, trigger_key=trigger_key,
                                  version=0, poll_count=0)
             session.add(state)
             session.flush()
-        version, saved = state.version, state.cursor
+        return connection, state.version, state.cursor
+
+
+def poll(rt: Runtime, connection_id: str, trigger_key: str) -> PollResult:
+    definition = rt.catalog.triggers.get(trigger_key)
+    if definition is None or definition.kind != "poll":
+        return PollResult("inactive", message=f"no poll trigger {trigger_key!r}")
+    loaded = load_state(rt, connection_id, trigger_key)
+    if loaded is None:
+        return PollResult("inactive", message="the connection is gone")
+    connection, version, saved = loaded
     entry = definition.provider(connection.provider)
     if entry is None or entry.operation is None:
         return PollResult("failed", message=f"{trigger_key!r} can't be polled on "
@@ -125,30 +136,38 @@ def poll(rt: Runtime, connection_id: str, trigger_key: str) -> PollResult:
                    event=definition.event)
 
 
-def _finish(rt: Runtime, connection: Connection, trigger_key: str, version: int,
-            cursor: dict[str, Any] | None, result: PollResult, *,
-            items: list[tuple[str, dict[str, Any]]] | None = None, event: str = "") -> PollResult:
-    """Move the cursor (fenced by `version`) and record the items, in one transaction."""
+def move_cursor(session: Session, connection_id: str, trigger_key: str, version: int,
+                cursor: dict[str, Any] | None, result: PollResult, candidates: int) -> bool:
+    """Save the cursor and the poll's summary if the state is still at `version`; otherwise
+    roll back, mark `result` fenced and return False (another poll moved it first)."""
     now = datetime.now(UTC)
     summary = {"at": now.isoformat(), "status": result.status, "requests": result.requests,
-               "pages": result.pages, "new_items": len(items or []), "message": result.message}
+               "pages": result.pages, "new_items": candidates, "message": result.message}
     values: dict[str, Any] = {"cursor": cursor, "version": TriggerState.version + 1,
                               "poll_count": TriggerState.poll_count + 1, "last_poll_at": now,
                               "last_poll": summary}
     if result.gap:
         # A poll that needed more than one page caught up a gap (downtime, a burst).
-        values["last_gap"] = {"at": now.isoformat(), "pages": result.pages,
-                              "items": len(items or [])}
+        values["last_gap"] = {"at": now.isoformat(), "pages": result.pages, "items": candidates}
+    moved = session.execute(update(TriggerState).where(
+        TriggerState.connection_id == connection_id,
+        TriggerState.trigger_key == trigger_key,
+        TriggerState.version == version).values(**values))
+    if moved.rowcount != 1:  # type: ignore[attr-defined]
+        log.warning("poll.fenced", extra={"connection_id": connection_id, "trigger": trigger_key})
+        session.rollback()
+        result.status = "fenced"
+        return False
+    return True
+
+
+def _finish(rt: Runtime, connection: Connection, trigger_key: str, version: int,
+            cursor: dict[str, Any] | None, result: PollResult, *,
+            items: list[tuple[str, dict[str, Any]]] | None = None, event: str = "") -> PollResult:
+    """Move the cursor (fenced by `version`) and record the items, in one transaction."""
     with rt.db.session() as session:
-        moved = session.execute(update(TriggerState).where(
-            TriggerState.connection_id == connection.id,
-            TriggerState.trigger_key == trigger_key,
-            TriggerState.version == version).values(**values))
-        if moved.rowcount != 1:  # type: ignore[attr-defined]
-            log.warning("poll.fenced", extra={"connection_id": connection.id,
-                                              "trigger": trigger_key})
-            session.rollback()
-            result.status = "fenced"
+        if not move_cursor(session, connection.id, trigger_key, version, cursor, result,
+                           len(items or [])):
             return result
         recorded = record_items(session, workspace_id=connection.workspace_id,
                                 connection_id=connection.id, trigger_key=trigger_key,

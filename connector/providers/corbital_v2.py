@@ -40,9 +40,13 @@ MAX_PER_PAGE = 100
 
 TEMPLATES_CACHE_KEY = "v2:templates"
 
-RESOURCES = frozenset({"contacts", "statuses", "sources", "groups", "templates"})
+RESOURCES = frozenset({"contacts", "statuses", "sources", "groups", "templates", "messagebots",
+                       "templatebots"})
 PROBED_READS = (("contacts", "contacts:read"), ("groups", "groups:read"),
                 ("sources", "sources:read"), ("templates", "templates:read"))
+# Bots are not in the v2 reference (§2; §7.2 says "same [INF]"): a build without them answers
+# 404, which leaves the ability out instead of failing the connection.
+OPTIONAL_READS = (("messagebots", "messagebots:read"), ("templatebots", "templatebots:read"))
 ASSUMED_WRITES = ("contacts:write", "statuses:write", "sources:write", "groups:write",
                   "messages:send")
 
@@ -252,7 +256,8 @@ class CorbitalV2Provider(TableDialect):
     API = _Api
 
     def probe(self, ctx: CallContext) -> ProbeResult:
-        """`GET statuses?per_page=1` (the v1 probe's first call), then one read per scope."""
+        """`GET statuses?per_page=1` (the v1 probe's first call), then one read per scope; the
+        bot reads only add their scope when they answer."""
         details = {"api_version": "v2"}
         try:
             api = _Api(ctx)
@@ -265,4 +270,7 @@ class CorbitalV2Provider(TableDialect):
                 abilities.add(scope)
             elif outcome.kind is not OutcomeKind.SCOPE_MISSING:
                 return ProbeResult(outcome, frozenset(), details)
+        for resource, scope in OPTIONAL_READS:
+            if api.request("GET", resource, side_effect=False, params={"per_page": 1}).ok:
+                abilities.add(scope)
         return ProbeResult(success({"abilities": sorted(abilities)}), frozenset(abilities), details)

@@ -94,6 +94,18 @@ def split_name(name: Any) -> tuple[str | None, str | None]:
     return " ".join(words[:-1]), words[-1]
 
 
+DEFAULT_PAGE_SIZE = 50
+
+
+def local_page(items: list[dict[str, Any]], data: In) -> dict[str, Any]:
+    """Our list output (`items, page, per_page, total, next_page`) cut from a collection the
+    upstream returns whole, by the input's `page` and `per_page`."""
+    page, per_page = int(data.get("page") or 1), int(data.get("per_page") or DEFAULT_PAGE_SIZE)
+    return {"items": items[(page - 1) * per_page: page * per_page], "page": page,
+            "per_page": per_page, "total": len(items),
+            "next_page": page + 1 if page * per_page < len(items) else None}
+
+
 def join_name(first: Any, last: Any) -> str | None:
     name = " ".join(str(p).strip() for p in (first, last) if isinstance(p, str) and p.strip())
     return name or None

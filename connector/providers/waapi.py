@@ -17,6 +17,7 @@ from urllib.parse import quote
 from connector.engine.classify import ErrorRules
 from connector.engine.outcome import FieldError, Outcome, OutcomeKind, invalid, success
 from connector.providers import corbital_window as cw
+from connector.providers import waapi_groups
 from connector.providers.base import CallContext, ProbeResult
 from connector.providers.dialect import (
     BearerApi,
@@ -64,8 +65,9 @@ class _Api(BearerApi):
         output = outcome.output if isinstance(outcome.output, dict) else {}
         return dict(record(output.get("data"), "a data object"))
 
-    def chat_id(self, e164: str) -> str:
-        """`4917...@c.us` for a number, from `get-number-id`; refuses numbers not on WhatsApp."""
+    def chat_id(self, e164: str, pointer: str = "/phone") -> str:
+        """`4917...@c.us` for a number, from `get-number-id`; refuses numbers not on WhatsApp
+        (an `invalid` outcome at `pointer`)."""
         key = f"waapi:chat:{e164}"
         cached = self.ctx.cache.get(key)
         if isinstance(cached, str):
@@ -75,7 +77,7 @@ class _Api(BearerApi):
         serialized = number_id.get("_serialized") if isinstance(number_id, Mapping) else None
         if not serialized:
             raise Stop(invalid(f"{e164} is not registered on WhatsApp",
-                               FieldError("/phone", "no WhatsApp account has this number")))
+                               FieldError(pointer, "no WhatsApp account has this number")))
         self.ctx.cache.set(key, str(serialized), CACHE_TTL_S)
         return str(serialized)
 
@@ -118,6 +120,17 @@ def op_send_poll(api: _Api, params: In, data: In) -> Outcome:
     payload = {"caption": data["question"], "options": list(data["options"]),
                "multipleAnswers": bool(data.get("multiple_answers", False))}
     return _send(api, "create-poll", data, payload)
+
+
+def op_send_vcard(api: _Api, params: In, data: In) -> Outcome:
+    """A contact card; `waid` makes WhatsApp offer "Message" for the card's number."""
+    number = phone(data.get("card_phone"), api.ctx, "/card_phone")
+    first, last = data["card_first_name"], data.get("card_last_name")
+    card = {"firstname": first, "lastname": last,
+            "displayname": data.get("card_display_name") or join_name(first, last),
+            "organization": data.get("card_organization"), "website": data.get("card_website"),
+            "internationalnumber": number, "waid": number[1:]}
+    return _send(api, "send-vcard", data, {"vCard": {k: v for k, v in card.items() if v}})
 
 
 def op_upsert_contact(api: _Api, params: In, data: In) -> Outcome:
@@ -174,6 +187,8 @@ OPERATIONS: Mapping[str, Operation[_Api]] = {
     "send_media": op_send_media,
     "send_location": op_send_location,
     "send_poll": op_send_poll,
+    "send_vcard": op_send_vcard,
+    **waapi_groups.OPERATIONS,
     "upsert_contact": op_upsert_contact,
     "get_instance_status": op_get_instance_status,
 }

@@ -13,6 +13,7 @@ from urllib.parse import quote
 
 from connector.engine.outcome import FieldError, Outcome, OutcomeKind, invalid, success
 from connector.providers import corbital_window as cw
+from connector.providers import wbiz_campaigns, wbiz_library, wbiz_push
 from connector.providers import wbiz_mapping as wm
 from connector.providers.base import CallContext, ProbeResult
 from connector.providers.dialect import (
@@ -32,9 +33,15 @@ DEFAULT_PAGE_SIZE = 50
 SEARCH_PAGE_SIZE = 100
 
 PROBED_READS = (("contacts:read", "v1/contacts"), ("templates:read", "v1/templates"),
-                ("tags:read", "v1/tags"), ("events:read", "v1/events"))
+                ("tags:read", "v1/tags"), ("events:read", "v1/events"),
+                ("inbox:read", "v1/conversations"), ("fields:read", "v1/custom-fields"),
+                ("flows:read", "v1/flows"),
+                # The seed gates these lists with the section's write scope.
+                ("quick_replies:write", "v1/quick-replies"),
+                ("interactive:write", "v1/interactive"))
 ASSUMED_WRITES = ("contacts:write", "tags:write", "messages:send", "campaigns:read",
-                  "campaigns:write")
+                  "campaigns:write", "templates:write", "fields:write", "flows:write",
+                  "media:write")
 
 # Our resource -> WBIZ path and converter (groups are tags, §7.2).
 LISTS = {"contacts": "v1/contacts", "groups": "v1/tags", "templates": "v1/templates"}
@@ -222,18 +229,6 @@ def op_bulk_upsert_contacts(api: _Api, params: In, data: In) -> Outcome:
     return success({**counts, "total": len(rows), "requests": calls})
 
 
-def op_create_campaign(api: _Api, params: In, data: In) -> Outcome:
-    payload = {"name": data["name"],
-               "template": {"name": data["template_name"],
-                            "language": data.get("language") or "en"},
-               "audience": {"kind": "tags", "tags": list(data["group_ids"])},
-               "schedule": {"mode": "now"}}
-    body = api.send("POST", "v1/campaigns", payload)
-    raw = record(body.get("data"), "the campaign")
-    return success({"id": str(raw.get("id")), "name": raw.get("name"),
-                    "status": raw.get("status"), "audience_total": raw.get("audienceTotal")})
-
-
 def op_send_message(api: _Api, params: In, data: In) -> Outcome:
     """Text inside the 24 h window, else the template (`corbital_window`)."""
     return cw.send_message(api.ctx, data, send_text=lambda d: op_send_text(api, params, d),
@@ -257,7 +252,9 @@ OPERATIONS: Mapping[str, Operation[_Api]] = {
     "send_location": op_send_location,
     "send_buttons": op_send_buttons,
     "bulk_upsert_contacts": op_bulk_upsert_contacts,
-    "create_campaign": op_create_campaign,
+    **wbiz_library.OPERATIONS,
+    **wbiz_campaigns.OPERATIONS,
+    **wbiz_push.OPERATIONS,
 }
 
 

@@ -39,6 +39,13 @@ def create_app(store: Store | None = None) -> Flask:
 
     for emulator in (corbital_v2, wbiz, waapi):
         emulator.init_app(app)
+    from connector.sandbox import wbiz_inbox, wbiz_library  # the rest of the WBIZ seed page
+
+    wbiz_library.init_app(app)
+    wbiz_inbox.init_app(app)
+    from connector.sandbox import wbiz_webhooks  # WBIZ webhooks and event admin (issue 6)
+
+    wbiz_webhooks.init_app(app)
     from connector.sandbox import webhooks  # platform webhooks (triggers, issue 3)
 
     webhooks.init_app(app)

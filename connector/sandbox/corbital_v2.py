@@ -4,7 +4,9 @@ Follows upstream-apis.md §2: v1's field names, PATCH partial updates, `per_page
 `search` filter, group membership endpoints, `/messages/text {phone, message}` and `language` on
 templates, per-token `scope:verb` scopes, coded errors (403 INSUFFICIENT_SCOPE,
 FEATURE_LIMIT_EXCEEDED, CONTACT_OPTED_OUT; 422 VALIDATION_ERROR, WHATSAPP_NOT_CONFIGURED; 429
-RATE_LIMIT_EXCEEDED). The base path and envelope are unconfirmed (§8.1); we answer
+RATE_LIMIT_EXCEEDED). Message and template bots are read like v1's (§7.2 "same" [INF]) under
+the scopes `messagebots:read` / `templatebots:read` (our guess from v1's abilities, §8.1).
+The base path and envelope are unconfirmed (§8.1); we answer
 `{success, data, meta}` and `{success: false, error: {code, message}, errors?}`.
 """
 
@@ -33,11 +35,21 @@ from connector.sandbox.seed import SOURCES, STATUSES, TEMPLATES
 EXTENSION_KEY = "corbital_v2_sandbox"
 ALL_SCOPES = ("account:read", "contacts:read", "contacts:write", "groups:read", "groups:write",
               "statuses:read", "statuses:write", "sources:read", "sources:write",
-              "templates:read", "messages:send")
+              "templates:read", "messages:send", "messagebots:read", "templatebots:read")
 MAX_PER_PAGE = 100
 WRITABLE = {"contacts", "statuses", "sources", "groups"}
-RESOURCES = WRITABLE | {"templates"}
+RESOURCES = WRITABLE | {"templates", "messagebots", "templatebots"}
 PHONE = re.compile(r"^[\d+\-\s()]{10,20}$")
+# Bots are read-only and keep v1's columns (§7.2: "same [INF]"; `reply_type` 1-4, §1.6).
+BOTS: tuple[dict[str, Any], ...] = (
+    {"table": "messagebots", "name": "Greeting bot", "rel_type": "lead", "reply_type": 1,
+     "trigger": "hi,hello", "reply_text": "Hi! How can we help you today?", "is_bot_active": 1},
+    {"table": "messagebots", "name": "Fallback", "rel_type": "lead", "reply_type": 4,
+     "trigger": "", "reply_text": "Thanks! We will get back to you shortly.", "is_bot_active": 0},
+    {"table": "templatebots", "name": "Welcome template bot", "rel_type": "lead",
+     "reply_type": 3, "trigger": "", "header_params": "[]", "body_params": "[\"Ada\", \"Acme\"]",
+     "is_bot_active": 1},
+)
 
 bp = Blueprint("corbital_v2", __name__, url_prefix="/api/v2/<tenant>")
 View = Callable[..., Response]
@@ -319,6 +331,11 @@ def _create_account(body: dict[str, Any]) -> Account:
         row = {k: v for k, v in spec.items() if k != "buttons"}
         _insert(account, "templates", {**row, "template_id": 10**15 + account.next_id,
                                        "buttons_data": json.dumps(spec["buttons"])})
+    welcome = next(t["id"] for t in account.tables["templates"].values()
+                   if t["template_name"] == "welcome")
+    for bot in BOTS:
+        _insert(account, bot["table"], {k: v for k, v in bot.items() if k != "table"}
+                | ({"template_id": welcome} if bot["table"] == "templatebots" else {}))
     return account
 
 

@@ -5,20 +5,19 @@ missing), instances that are yours or 404, client status and QR while pairing, a
 actions that answer HTTP 200 with an inner `data.status: "error"` when the instance is not ready
 or the `chatId` is malformed. `get-number-id` resolves a number to its `@c.us` id (null when the
 number is not on WhatsApp). Which permission guards client actions is unconfirmed (§8.8): we
-require `update`. 429 carries `retry_after` in the body and `Retry-After`.
+require `update`. 429 carries `retry_after` in the body and `Retry-After`. The envelope helpers
+live in `waapi_replies.py`, the group and contact-card actions in `waapi_groups.py`.
 """
 
 from __future__ import annotations
 
-import re
-import secrets
-import time
 from collections.abc import Callable
 from functools import wraps
 from typing import Any
 
 from flask import Blueprint, Flask, Response, current_app, g, request
 
+from connector.sandbox import waapi_groups
 from connector.sandbox.accounts import (
     Account,
     AccountBook,
@@ -27,10 +26,10 @@ from connector.sandbox.accounts import (
     admin_blueprint,
     json_answer,
 )
+from connector.sandbox.waapi_replies import CHAT_ID, inner, inner_error, number_id, sent
 
 EXTENSION_KEY = "waapi_sandbox"
 PERMISSIONS = ("create", "read", "update", "delete")
-CHAT_ID = re.compile(r"^\d{6,20}@(c|g)\.us$")
 QR_PNG = ("data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR4nGNgYGD4"
           "DwABBAEAwS2OUAAAAABJRU5ErkJggg==")
 
@@ -133,94 +132,63 @@ def client_status(account: Account, instance: dict[str, Any]) -> Response:
 @bp.get("/instances/<instance_id>/client/qr")
 @permitted("read")
 def client_qr(account: Account, instance: dict[str, Any]) -> Response:
-    inner: dict[str, Any]
+    code: dict[str, Any]
     if instance["state"] != "qr":
-        inner = {"status": "error", "message": f"instance is {instance['state']}, not waiting "
-                 "for a QR scan"}
+        code = {"status": "error", "message": f"instance is {instance['state']}, not waiting "
+                "for a QR scan"}
     else:
-        inner = {"status": "success", "instanceId": instance["id"], "data": {"qr_code": QR_PNG}}
-    return json_answer({"qrCode": inner, "status": "success"}, 200)
-
-
-def _inner(instance: dict[str, Any], data: dict[str, Any]) -> Response:
-    """The action envelope: HTTP 200, outer success, the verdict in `data.status`."""
-    return json_answer({"status": "success", "instanceId": instance["id"], "data": data,
-                        "links": {"self": request.path}}, 200)
-
-
-def _inner_error(instance: dict[str, Any], message: str) -> Response:
-    return _inner(instance, {"status": "error", "message": message})
-
-
-def _sent(account: Account, instance: dict[str, Any], kind: str, body: dict[str, Any],
-          text: str) -> Response:
-    chat_id = str(body.get("chatId", ""))
-    if not CHAT_ID.match(chat_id):
-        return _inner_error(instance, f"invalid chatId {chat_id!r}: expected <number>@c.us")
-    key = secrets.token_hex(10).upper()
-    serialized = f"true_{chat_id}_{key}"
-    account.record_send(kind, chat_id, serialized, body)
-    return _inner(instance, {"status": "success", "instanceId": instance["id"], "_data": {
-        "id": {"fromMe": True, "remote": chat_id, "id": key, "_serialized": serialized},
-        "body": text, "type": kind, "t": int(time.time()), "from": instance["me"],
-        "to": chat_id, "ack": 1}})
-
-
-def _number_id(account: Account, number: str) -> dict[str, Any] | None:
-    digits = re.sub(r"\D", "", number)
-    if not digits or digits in account.settings["unregistered"]:
-        return None
-    return {"server": "c.us", "user": digits, "_serialized": f"{digits}@c.us"}
+        code = {"status": "success", "instanceId": instance["id"], "data": {"qr_code": QR_PNG}}
+    return json_answer({"qrCode": code, "status": "success"}, 200)
 
 
 def _get_number_id(account: Account, instance: dict[str, Any], body: dict[str, Any]) -> Response:
-    return _inner(instance, {"status": "success",
-                             "numberId": _number_id(account, str(body.get("number", "")))})
+    return inner(instance, {"status": "success",
+                            "numberId": number_id(account, str(body.get("number", "")))})
 
 
 def _send_message(account: Account, instance: dict[str, Any], body: dict[str, Any]) -> Response:
     if not body.get("message"):
-        return _inner_error(instance, "message is required")
-    return _sent(account, instance, "chat", body, str(body["message"]))
+        return inner_error(instance, "message is required")
+    return sent(account, instance, "chat", body, str(body["message"]))
 
 
 def _send_media(account: Account, instance: dict[str, Any], body: dict[str, Any]) -> Response:
     if not body.get("mediaUrl") and not (body.get("mediaBase64") and body.get("mediaName")):
-        return _inner_error(instance, "mediaUrl, or mediaBase64 with mediaName, is required")
-    return _sent(account, instance, "media", body, str(body.get("mediaCaption") or ""))
+        return inner_error(instance, "mediaUrl, or mediaBase64 with mediaName, is required")
+    return sent(account, instance, "media", body, str(body.get("mediaCaption") or ""))
 
 
 def _send_location(account: Account, instance: dict[str, Any], body: dict[str, Any]) -> Response:
     if body.get("latitude") is None or body.get("longitude") is None:
-        return _inner_error(instance, "latitude and longitude are required")
-    return _sent(account, instance, "location", body, str(body.get("description") or ""))
+        return inner_error(instance, "latitude and longitude are required")
+    return sent(account, instance, "location", body, str(body.get("description") or ""))
 
 
 def _create_poll(account: Account, instance: dict[str, Any], body: dict[str, Any]) -> Response:
     options = body.get("options")
     if not body.get("caption") or not isinstance(options, list) or len(options) < 2:
-        return _inner_error(instance, "a poll needs a caption and at least two options")
-    return _sent(account, instance, "poll_creation", body, str(body["caption"]))
+        return inner_error(instance, "a poll needs a caption and at least two options")
+    return sent(account, instance, "poll_creation", body, str(body["caption"]))
 
 
 def _get_contact(account: Account, instance: dict[str, Any], body: dict[str, Any]) -> Response:
     chat_id = str(body.get("contactId", ""))
     if not CHAT_ID.match(chat_id):
-        return _inner_error(instance, f"invalid contactId {chat_id!r}")
+        return inner_error(instance, f"invalid contactId {chat_id!r}")
     saved = account.tables["contacts"].get(chat_id)
     contact = {"id": {"server": "c.us", "user": chat_id.split("@")[0], "_serialized": chat_id},
                "number": chat_id.split("@")[0], "isMyContact": saved is not None,
                "name": saved["name"] if saved else None, "pushname": "WhatsApp user"}
-    return _inner(instance, {"status": "success", "contact": contact})
+    return inner(instance, {"status": "success", "contact": contact})
 
 
 def _upsert_contact(account: Account, instance: dict[str, Any], body: dict[str, Any]) -> Response:
-    number = _number_id(account, str(body.get("phoneNumber", "")))
+    number = number_id(account, str(body.get("phoneNumber", "")))
     if number is None:
-        return _inner_error(instance, "phoneNumber is not a WhatsApp number")
+        return inner_error(instance, "phoneNumber is not a WhatsApp number")
     name = " ".join(p for p in (body.get("firstName"), body.get("lastName")) if p) or None
     account.tables["contacts"][number["_serialized"]] = {"name": name}
-    return _inner(instance, {"status": "success", "contactId": number["_serialized"]})
+    return inner(instance, {"status": "success", "contactId": number["_serialized"]})
 
 
 ActionHandler = Callable[[Account, dict[str, Any], dict[str, Any]], Response]
@@ -232,6 +200,7 @@ ACTIONS: dict[str, ActionHandler] = {
     "create-poll": _create_poll,
     "get-contact-by-id": _get_contact,
     "upsert-contact": _upsert_contact,
+    **waapi_groups.ACTIONS,
 }
 
 
@@ -243,7 +212,7 @@ def client_action(account: Account, instance: dict[str, Any], name: str) -> Resp
         return _error(404, f"Unknown action {name}")
     if instance["state"] != "ready":
         # §4: an outer success with the real verdict inside.
-        return _inner_error(instance, f"instance is not ready (status: {instance['state']})")
+        return inner_error(instance, f"instance is not ready (status: {instance['state']})")
     return handler(account, instance, _body())
 
 

@@ -20,6 +20,7 @@ from typing import Any
 
 from flask import Blueprint, Flask, Response, current_app, g, request
 
+from connector.sandbox import wbiz_events
 from connector.sandbox.accounts import (
     Account,
     AccountBook,
@@ -119,9 +120,8 @@ def _body() -> dict[str, Any]:
 
 
 def _event(account: Account, kind: str, data: dict[str, Any]) -> None:
-    events = account.tables["events"]
-    events.append({"id": f"evt_{len(events) + 1:08d}", "type": kind, "createdAt": _iso(time.time()),
-                   "data": data})
+    """Append to the `/v1/events` feed and send to the subscribed webhooks (wbiz_events.py)."""
+    wbiz_events.record(account, wbiz_events.current_sender(), kind, data)
 
 
 # --- account -----------------------------------------------------------------------------------
@@ -207,6 +207,11 @@ def send_interactive(account: Account) -> Response:
             problems["buttons"] = "a buttons message takes 1 to 3 buttons"
         if any(len(str(b.get("title", ""))) > 20 for b in buttons):
             problems["buttons"] = "button titles are at most 20 characters"
+        rows = body.get("rows") or []
+        if body.get("kind") == "list" and not (body.get("buttonText") and 1 <= len(rows) <= 10):
+            problems["rows"] = "a list message takes a buttonText and 1 to 10 rows"
+        if body.get("kind") not in ("buttons", "list"):
+            problems["kind"] = "kind must be buttons or list"
         return problems
 
     return _send(account, "interactive", _body(), check)
@@ -389,13 +394,10 @@ def delete_tag(account: Account, name: str) -> Response:
 @bp.get("/events")
 @scoped("events:read")
 def poll_events(account: Account) -> Response:
-    events = account.tables["events"]
-    since = request.args.get("since")
-    start = next((i + 1 for i, e in enumerate(events) if e["id"] == since), 0) if since else 0
-    limit = min(max(request.args.get("limit", 50, type=int) or 50, 1), 100)
-    chunk = events[start:start + limit]
-    cursor = chunk[-1]["id"] if chunk else since
-    return json_answer({"data": chunk, "nextCursor": cursor}, 200)
+    page = wbiz_events.feed_page(account, request.args.get("since"),
+                                 request.args.get("limit", 50, type=int) or 50)
+    return json_answer(page, 200) if page is not None else \
+        error(400, "invalid_cursor", "since is not a cursor this feed returned")
 
 
 @bp.post("/campaigns")
@@ -441,7 +443,7 @@ def _inbound(slug: str) -> Response:
             return json_answer({"message": "no such account"}, 404)
         body = _body()
         _event(account, "message.received", {"from": body.get("from"), "type": "text",
-                                             "text": body.get("text"),
+                                             "text": body.get("text"), "name": body.get("name"),
                                              "wamid": "wamid." + secrets.token_urlsafe(24)})
         return json_answer({"events": len(account.tables["events"])}, 201)
 

@@ -12,21 +12,19 @@ import logging
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from connector.engine.platform_payloads import StatusEvent, rank
 from connector.engine.provider_payloads import parser_for
+from connector.engine.push_records import find_run, record_parsed, show_on_run
 from connector.errors import NotFound
 from connector.ids import new_token
 from connector.runtime import Runtime
 from connector.services.hooks import enqueue_deliveries
-from connector.store.activity import record_inbound
 from connector.store.connections import get_connection
-from connector.store.models import Connection, Run
-from connector.store.trigger_items import record_items
-from connector.store.trigger_models import MessageDelivery, PlatformEndpoint, TriggerItem
+from connector.store.models import Connection
+from connector.store.trigger_models import MessageDelivery, PlatformEndpoint
 
 log = logging.getLogger(__name__)
 
@@ -38,8 +36,22 @@ LINK_WINDOW_S = 7 * 86400
 """Statuses that arrived before their run was settled are linked by the sweep for this long."""
 
 
-def _hash(token: str) -> str:
+def token_hash(token: str) -> str:
+    """How a platform URL token is stored (only its hash is kept)."""
     return hashlib.sha256(token.encode()).hexdigest()
+
+
+def endpoint_url(rt: Runtime, token: str) -> str:
+    return f"{rt.settings.public_base_url.rstrip('/')}/hooks/platform/{token}"
+
+
+def store_endpoint(session: Session, connection_id: str, token: str) -> None:
+    """Make `token` the connection's platform URL token (an earlier one stops working)."""
+    endpoint = session.get(PlatformEndpoint, connection_id)
+    if endpoint is None:
+        session.add(PlatformEndpoint(connection_id=connection_id, token_hash=token_hash(token)))
+    else:
+        endpoint.token_hash = token_hash(token)
 
 
 def rotate_endpoint(rt: Runtime, workspace_id: str, connection_id: str) -> dict[str, Any]:
@@ -48,13 +60,8 @@ def rotate_endpoint(rt: Runtime, workspace_id: str, connection_id: str) -> dict[
     with rt.db.session() as session:
         if get_connection(session, workspace_id, connection_id) is None:
             raise NotFound(f"no connection {connection_id!r} in this workspace")
-        endpoint = session.get(PlatformEndpoint, connection_id)
-        if endpoint is None:
-            session.add(PlatformEndpoint(connection_id=connection_id, token_hash=_hash(token)))
-        else:
-            endpoint.token_hash = _hash(token)
-    url = f"{rt.settings.public_base_url.rstrip('/')}/hooks/platform/{token}"
-    return {"connection": connection_id, "url": url, "token": token}
+        store_endpoint(session, connection_id, token)
+    return {"connection": connection_id, "url": endpoint_url(rt, token), "token": token}
 
 
 def ingest(rt: Runtime, token: str, payload: Any) -> dict[str, int]:
@@ -70,7 +77,7 @@ def ingest(rt: Runtime, token: str, payload: Any) -> dict[str, int]:
 def _ingest(rt: Runtime, token: str, payload: Any) -> dict[str, int]:
     with rt.db.session() as session:
         endpoint = session.scalar(select(PlatformEndpoint).where(
-            PlatformEndpoint.token_hash == _hash(token)))
+            PlatformEndpoint.token_hash == token_hash(token)))
         if endpoint is None:
             raise NotFound("no platform webhook with this URL; create one with POST "
                            "/v1/connections/{id}/platform-hook")
@@ -78,75 +85,15 @@ def _ingest(rt: Runtime, token: str, payload: Any) -> dict[str, int]:
         assert connection is not None
         parse_push = parser_for(connection.provider)  # WBIZ and waapi push their own shapes
         parsed = parse_push(payload, (connection.options or {}).get("default_region"))
-        counts = {"items": 0, "duplicates": 0, "ignored": parsed.ignored}
-        delivery_ids: list[str] = []
-        new_items: list[TriggerItem] = []
-        for event in parsed.statuses:
-            run_id = _apply_status(session, connection.id, event)
-            if run_id:
-                for dedupe, data in parsed.items.get("message_status_changed", []):
-                    if dedupe == event.dedupe:
-                        data["run_id"] = run_id
-        for trigger_key, items in parsed.items.items():
-            definition = rt.catalog.triggers[trigger_key]
-            recorded = record_items(session, workspace_id=connection.workspace_id,
-                                    connection_id=connection.id, trigger_key=trigger_key,
-                                    event=definition.event, items=items)
-            counts["items"] += len(recorded.items)
-            counts["duplicates"] += recorded.duplicates
-            delivery_ids.extend(recorded.delivery_ids)
-            new_items.extend(recorded.items)
-        for phone, at in parsed.inbound:
-            record_inbound(session, connection_id=connection.id, phone_e164=phone, at=at)
-    enqueue_deliveries(rt, delivery_ids)
+        recorded = record_parsed(session, rt.catalog.triggers,
+                                 workspace_id=connection.workspace_id,
+                                 connection_id=connection.id, parsed=parsed)
+    enqueue_deliveries(rt, recorded.delivery_ids)
     from connector.services.trigger_work import start_workflows
 
-    start_workflows(rt, new_items)
-    return counts
-
-
-def _apply_status(session: Session, connection_id: str, event: StatusEvent) -> str | None:
-    """Fold one status into the message's record; a repeat (same message + status) is ignored.
-    Returns the run that sent the message, when known."""
-    delivery = session.get(MessageDelivery, (connection_id, event.message_id),
-                           with_for_update=True)
-    entry = {"status": event.status, "at": event.at.isoformat(), "error": event.error}
-    if delivery is None:
-        delivery = MessageDelivery(connection_id=connection_id, message_id=event.message_id,
-                                   status=event.status, error=event.error, history=[entry])
-        session.add(delivery)
-    elif any(h["status"] == event.status for h in delivery.history):
-        return delivery.run_id
-    else:
-        delivery.history = [*delivery.history, entry]
-        if rank(event.status) > rank(delivery.status):
-            delivery.status, delivery.error = event.status, event.error
-    if delivery.run_id is None:
-        delivery.run_id = _find_run(session, connection_id, event.message_id)
-    if delivery.run_id:
-        _show_on_run(session, delivery)
-    return delivery.run_id
-
-
-def _find_run(session: Session, connection_id: str, message_id: str) -> str | None:
-    # Runs keep the message id in their output (send_result); filtered by connection first.
-    return session.scalar(select(Run.id).where(
-        Run.connection_id == connection_id,
-        Run.output["message_id"].as_string() == message_id).limit(1))
-
-
-def _summary(status: str, error: dict[str, Any] | None) -> str:
-    if status == "failed" and error:
-        return f"failed ({error.get('code')}: {error.get('title')})"
-    return status
-
-
-def _show_on_run(session: Session, delivery: MessageDelivery) -> None:
-    history = sorted(delivery.history, key=lambda h: (h["at"], rank(h["status"])))
-    session.execute(update(Run).where(Run.id == delivery.run_id).values(delivery={
-        "message_id": delivery.message_id, "status": delivery.status,
-        "summary": _summary(delivery.status, delivery.error), "error": delivery.error,
-        "history": history}))
+    start_workflows(rt, recorded.items)
+    return {"items": len(recorded.items), "duplicates": recorded.duplicates,
+            "ignored": parsed.ignored}
 
 
 def link_pending_statuses(rt: Runtime, limit: int = 500) -> int:
@@ -157,9 +104,9 @@ def link_pending_statuses(rt: Runtime, limit: int = 500) -> int:
         pending = list(session.scalars(select(MessageDelivery).where(
             MessageDelivery.run_id.is_(None), MessageDelivery.updated_at >= since).limit(limit)))
         for delivery in pending:
-            run_id = _find_run(session, delivery.connection_id, delivery.message_id)
+            run_id = find_run(session, delivery.connection_id, delivery.message_id)
             if run_id:
                 delivery.run_id = run_id
-                _show_on_run(session, delivery)
+                show_on_run(session, delivery)
                 linked += 1
     return linked

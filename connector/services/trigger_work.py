@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import select
 
 from connector.engine.delivery import drain_hook
+from connector.engine.feed_poller import poll_feed
 from connector.engine.poller import PollResult, poll
 from connector.queueing import enqueue_delivery, job_exists
 from connector.redis_keys import POLL_LOCK_TTL_S, poll_fence_key, poll_lock_key
@@ -33,7 +34,10 @@ def poll_once(rt: Runtime, connection_id: str, trigger_key: str) -> PollResult:
         # The fencing token numbers each poll that held the lock (visible in logs); the
         # cursor's version check is what refuses a stale poll's commit.
         fence = int(rt.redis.incr(poll_fence_key(connection_id, trigger_key)))
-        result = poll(rt, connection_id, trigger_key)
+        definition = rt.catalog.triggers.get(trigger_key)
+        # A push trigger is polled through its provider's event feed (`poll` in its file).
+        run = poll_feed if definition is not None and definition.kind == "push" else poll
+        result = run(rt, connection_id, trigger_key)
         log.info("poll.fence", extra={"connection_id": connection_id, "fence": fence})
     finally:
         try:

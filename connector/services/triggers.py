@@ -6,7 +6,7 @@ from typing import Any
 
 from sqlalchemy import update
 
-from connector.catalog import TriggerDefinition
+from connector.catalog import ProviderEntry, TriggerDefinition
 from connector.errors import NotFound
 from connector.runtime import Runtime
 from connector.store.connections import get_connection
@@ -37,8 +37,7 @@ def describe(definition: TriggerDefinition, connection: Connection | None) -> di
         "key": definition.key, "kind": definition.kind, "title": definition.title,
         "description": definition.description, "event": definition.event,
         "dedupe_key": definition.dedupe_key, "ordering": definition.ordering,
-        "providers": {name: {"abilities": list(entry.abilities)}
-                      for name, entry in definition.providers.items()},
+        "providers": {name: _binding_view(entry) for name, entry in definition.providers.items()},
         "item_schema": definition.item_schema, "sample": definition.sample,
     }
     if connection is not None:
@@ -50,6 +49,13 @@ def describe(definition: TriggerDefinition, connection: Connection | None) -> di
             view["unavailable_reason"] = f"not supported by provider {connection.provider!r}"
         elif missing:
             view["unavailable_reason"] = f"the token lacks {', '.join(missing)}"
+    return view
+
+
+def _binding_view(entry: ProviderEntry) -> dict[str, Any]:
+    view: dict[str, Any] = {"abilities": list(entry.abilities)}
+    if entry.poll is not None:  # a push trigger that can also be polled (an event feed)
+        view["poll"] = {"strategy": entry.poll.strategy, "abilities": list(entry.poll.abilities)}
     return view
 
 
@@ -69,7 +75,7 @@ def feed(rt: Runtime, workspace_id: str, connection_id: str, key: str, *, limit:
                  "connection_id": connection.id, "created_at": None,
                  "data": dict(definition.sample)}]
     with rt.db.session() as session:
-        if definition.kind == "poll":
+        if definition.polled_on(connection.provider):
             _mark_feed_read(session, connection.id, key)
         rows = list_items(session, connection.id, key, limit=limit, cursor=cursor)
     return [item_view(item) for item in rows]

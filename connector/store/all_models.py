@@ -6,6 +6,7 @@ Each feature adds its own models module here: one line each, no other side effec
 from connector.store import (
     activity,  # noqa: F401
     models,  # noqa: F401
+    push_models,  # noqa: F401
     sync_models,  # noqa: F401
     trigger_models,  # noqa: F401
     workflow_models,  # noqa: F401

@@ -67,6 +67,10 @@ class Env:
     def sent(self) -> list[dict[str, Any]]:
         return list(self.admin("GET", f"/accounts/{self.slug}/messages")["messages"])
 
+    def revoke_scopes(self) -> None:
+        """The token keeps working but holds no scope (permission) any more."""
+        self.admin("PATCH", f"/accounts/{self.slug}", json={"scopes": []})
+
 
 class CorbitalV1Env(Env):
     provider = "corbital"
@@ -103,6 +107,10 @@ class CorbitalV1Env(Env):
 
     def sent(self) -> list[dict[str, Any]]:
         return sent_messages(self.tenant)
+
+    def revoke_scopes(self) -> None:
+        requests.patch(f"{self.sandbox}/_admin/tenants/{self.slug}", json={"abilities": []},
+                       timeout=TIMEOUT_S).raise_for_status()
 
 
 class _Sandbox:
@@ -178,7 +186,57 @@ class WbizEnv(Env):
         return {"contact_id": self.contact(tags=[group])["id"], "group_id": group}
 
     def first(self, resource: str) -> str:
-        return str(self.api("GET", f"v1/{resource}")["data"][0]["id"])
+        """The oldest record listed: a seeded one, never one another input is about to change."""
+        return str(self.api("GET", f"v1/{resource}")["data"][-1]["id"])
+
+    def create(self, path: str, body: dict[str, Any], key: str = "id") -> str:
+        return str(self.api("POST", path, json=body)["data"][key])
+
+    def rejected_template(self) -> str:
+        name = f"t_{uuid.uuid4().hex[:10]}"
+        tid = self.create("v1/templates", {"name": name, "language": "en", "category": "UTILITY",
+                                           "components": [{"type": "BODY", "text": "Hi!"}]})
+        self.admin("POST", f"/accounts/{self.slug}/templates/{tid}/review",
+                   json={"status": "rejected", "reason": "INVALID_FORMAT"})
+        return tid
+
+    def conversation(self) -> str:
+        phone = unique_phone()
+        self.admin("POST", f"/accounts/{self.slug}/inbound", json={"from": phone, "text": "Hi"})
+        return f"cv_{phone[1:]}"
+
+    def quick_reply(self) -> str:
+        return self.create("v1/quick-replies", {"shortcut": f"/q{uuid.uuid4().hex[:8]}",
+                                                "title": "Hours", "body": "10am to 8pm"})
+
+    def preset(self) -> str:
+        return self.create("v1/interactive", {"kind": "buttons", "body": "How can we help?",
+                                              "buttons": [{"id": "sales", "title": "Sales"}]})
+
+    def custom_field(self) -> str:
+        return self.create("v1/custom-fields", {"key": f"f_{uuid.uuid4().hex[:8]}",
+                                                "label": "City", "type": "text"}, key="key")
+
+    def campaign(self, status: str = "running") -> str:
+        cid = self.create("v1/campaigns", {"name": "Offer", "template": {"name": "welcome",
+                                                                         "language": "en"},
+                                           "audience": {"kind": "tags", "tags": [self.group()]},
+                                           "schedule": {"mode": "now"}})
+        if status == "paused":
+            self.api("POST", f"v1/campaigns/{cid}/pause")
+        return cid
+
+    def media(self) -> str:
+        response = requests.post(self.base + "v1/media", timeout=TIMEOUT_S,
+                                 headers={"Authorization": f"Bearer {self.token}"},
+                                 files={"file": ("pic.png", b"\x89PNG fake", "image/png")})
+        response.raise_for_status()
+        return str(response.json()["data"]["id"])
+
+    def webhook(self) -> str:
+        """A subscription to a closed local port (a test event to it fails quietly)."""
+        return self.create("v1/webhooks", {"url": "http://127.0.0.1:9/wbiz",
+                                           "events": ["message.received", "message.status"]})
 
 
 class WaapiEnv(Env):
@@ -201,6 +259,19 @@ class WaapiEnv(Env):
 
     def set_instance(self, status: str) -> None:
         self.admin("PATCH", f"/accounts/{self.slug}/instances/1", json={"status": status})
+
+    def action(self, name: str, body: dict[str, Any]) -> Any:
+        return self.api("POST", f"instances/1/client/action/{name}", json=body)["data"]
+
+    def whatsapp_group(self, *phones: str) -> str:
+        members = [f"{p[1:]}@c.us" for p in phones or (unique_phone(),)]
+        created = self.action("create-group", {"groupName": "Riders",
+                                               "groupParticipants": members})
+        return str(created["data"]["gid"]["_serialized"])
+
+    def whatsapp_member(self) -> dict[str, str]:
+        phone = unique_phone()
+        return {"group_id": self.whatsapp_group(phone), "phone": phone}
 
 
 ENVS: dict[str, type[Env]] = {"corbital": CorbitalV1Env, "corbital_v2": CorbitalV2Env,

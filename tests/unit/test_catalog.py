@@ -292,7 +292,9 @@ def test_several_errors_are_reported_at_once(repo):
         " 'corbital' ability; known abilities are in schemas/abilities.json",
         "actions/send_media.json#/title: 'title' is required",
         "actions/send_media.json#/group: must be one of 'contacts', 'statuses', 'sources',"
-        " 'groups', 'templates', 'bots', 'messages', 'campaigns', 'instances', not 'chat'",
+        " 'groups', 'templates', 'bots', 'messages', 'campaigns', 'instances', 'account', 'inbox',"
+        " 'custom_fields', 'quick_replies', 'presets', 'flows', 'media', 'whatsapp_groups',"
+        " 'webhooks', not 'chat'",
         "actions/send_text.json#/key: key 'send_txt' must equal the file name 'send_text'",
     ]
 
