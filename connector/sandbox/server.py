@@ -8,22 +8,63 @@ the socket close with no answer.
 from __future__ import annotations
 
 import http.client
+import io
 import threading
 import time
 from typing import Any
 
 from flask import Flask
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
+from werkzeug.wsgi import LimitedStream
 
 from connector.sandbox.app import create_app
 from connector.sandbox.state import EXTENSION_KEY, Store
 
 READY_TIMEOUT_S = 5.0
 READY_POLL_S = 0.01
+IDLE_TIMEOUT_S = 120.0
 
 
 class _Handler(WSGIRequestHandler):
+    """Werkzeug's request handler, with keep-alive like the web server in front of a tenant.
+
+    Werkzeug's dev server closes every connection: after each response it reads whatever is
+    left on the socket, which on a kept-alive connection would be the next request. Here the
+    app reads the body through a stream bounded by Content-Length, werkzeug's leftover read
+    sees an empty buffer, and whatever the app left of the body is skipped before the next
+    request line. A request without Content-Length (chunked) or a dropped connection (fault
+    injection) still ends the connection; idle connections close after `timeout` seconds.
+    """
+
     quiet = True
+    timeout = IDLE_TIMEOUT_S
+
+    def run_wsgi(self) -> None:
+        socket_file = self.rfile
+        self._body: LimitedStream | None = None
+        try:
+            super().run_wsgi()
+        finally:
+            self.rfile = socket_file
+        if self._body is None:
+            self.close_connection = True
+        elif not self.close_connection:
+            self._body.exhaust()
+
+    def make_environ(self) -> Any:
+        environ = super().make_environ()
+        chunked = environ.get("wsgi.input_terminated")  # werkzeug: Transfer-Encoding chunked
+        length = environ.get("CONTENT_LENGTH") or "0"
+        if not chunked and length.isdigit():
+            self._body = LimitedStream(self.rfile, int(length))
+            environ["wsgi.input"] = self._body
+            self.rfile = io.BytesIO()  # what werkzeug's leftover read gets
+        return environ
+
+    def send_header(self, keyword: str, value: str) -> None:
+        if keyword.lower() == "connection" and value == "close" and self._body is not None:
+            return  # HTTP/1.1's default is to keep the connection
+        super().send_header(keyword, value)
 
     def connection_dropped(self, error: BaseException, environ: Any = None) -> None:
         # Never wait for another request on a connection we (or the client) gave up on.
