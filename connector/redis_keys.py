@@ -17,8 +17,21 @@ LOCK_TTL_S = 30
 CACHE_TTL_S = 60
 """Provider cache entries (templates of a connection) live this long."""
 
+PHONE_INDEX_ENTRY_TTL_S = 30 * 86400
+"""A connection's phone index entries (provider cache, `providers/phone_index.py`). They
+outlive the index's `complete` mark by far, so no entry of a scanned contact expires while the
+mark says the index has every contact."""
+
+PHONE_INDEX_TRUST_S = 3600
+"""How long a full contact scan's `complete` mark lasts; then the next unknown phone scans
+again (10,000 contacts = 20 requests), which picks up phones edited elsewhere."""
+
 SCHEDULER_LOCK_TTL_S = 30
 """The scheduler leader's lease; it renews it every third of this."""
+
+WORKFLOW_FORWARDER_TTL_S = 30
+"""The "a forwarder job is on its way" mark of the workflow inbox; a forwarder lost with its
+worker is replaced by the next submission after this (the workflow sweep covers the rest)."""
 
 
 def governor_key(connection_id: str) -> str:
@@ -35,6 +48,11 @@ def governor_margin_key(connection_id: str) -> str:
 
 def run_done_key(run_id: str) -> str:
     return f"{PREFIX}run:{run_id}:done"
+
+
+def run_waiting_key(run_id: str) -> str:
+    """Set while a `Prefer: wait` request waits for the run: only then does a worker signal."""
+    return f"{PREFIX}run:{run_id}:waiting"
 
 
 def worker_heartbeat_key(worker_id: str) -> str:
@@ -89,3 +107,12 @@ def sync_active_key(sync_id: str) -> str:
 def sync_source_pace_key(sync_id: str) -> str:
     """Governor key for a sync's requests to its source (its own rate limit and 429 penalty)."""
     return f"sync-source:{sync_id}"
+
+
+def workflow_inbox_key() -> str:
+    """List of workflow run ids stored but not yet given an RQ job (`services/intake.py`)."""
+    return f"{PREFIX}wf:inbox"
+
+
+def workflow_forwarder_key() -> str:
+    return f"{PREFIX}wf:inbox:forwarder"

@@ -19,7 +19,7 @@ from connector.engine.context import call_context
 from connector.engine.governor import GovernorWait
 from connector.engine.outcome import Outcome, OutcomeKind
 from connector.providers.base import CallContext
-from connector.redis_keys import RUN_DONE_TTL_S, run_done_key
+from connector.redis_keys import RUN_DONE_TTL_S, run_done_key, run_waiting_key
 from connector.runtime import Runtime
 from connector.store import runs
 from connector.store.connections import drop_ability, mark_needs_token
@@ -151,7 +151,13 @@ class Runner:
 
 
 def signal_done(rt: Runtime, run_id: str, status: RunStatus) -> None:
-    """Wake a `Prefer: wait` request blocked on this run."""
+    """Wake a `Prefer: wait` request blocked on this run, if one waits (one EXISTS otherwise).
+
+    The waiter sets its key before it reads the run's status, and this runs after the status
+    was committed, so either the waiter reads the final status or this sees the key.
+    """
+    if not rt.redis.exists(run_waiting_key(run_id)):
+        return
     key = run_done_key(run_id)
     pipe = rt.redis.pipeline()
     pipe.rpush(key, status.value)

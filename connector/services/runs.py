@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import time
 from typing import Any
 
@@ -11,7 +12,7 @@ import redis
 from connector.catalog import validate_input
 from connector.errors import AbilityMissing, Conflict, NotFound, UnsupportedAction, ValidationFailed
 from connector.queueing import QUEUE_ACTIONS, enqueue_run
-from connector.redis_keys import run_done_key
+from connector.redis_keys import RUN_DONE_TTL_S, run_done_key, run_waiting_key
 from connector.runtime import Runtime
 from connector.store import runs
 from connector.store.models import Run
@@ -66,6 +67,8 @@ def wait_for(rt: Runtime, run_id: str, wait_s: float) -> Run:
     """Block up to `wait_s` for the run to finish (woken by the worker), then read it."""
     if wait_s > 0:
         key = run_done_key(run_id)
+        # Before the status read: a worker finishing after the read sees it and signals.
+        rt.redis.set(run_waiting_key(run_id), "1", ex=math.ceil(wait_s) + RUN_DONE_TTL_S)
         if not _is_terminal(rt, run_id):
             deadline = time.monotonic() + wait_s
             while (remaining := deadline - time.monotonic()) > 0:
