@@ -19,7 +19,13 @@ from connector.engine.context import call_context
 from connector.engine.cursor_feed import FeedCursor, FeedScan, scan_feed
 from connector.engine.governor import GovernorWait
 from connector.engine.platform_payloads import Parsed
-from connector.engine.poller import PollFailed, PollResult, load_state, move_cursor
+from connector.engine.poller import (
+    PollFailed,
+    PollResult,
+    interrupted,
+    load_state,
+    move_cursor,
+)
 from connector.engine.provider_payloads import parser_for
 from connector.engine.push_records import record_parsed
 from connector.providers.base import CallContext
@@ -50,15 +56,9 @@ def poll_feed(rt: Runtime, connection_id: str, trigger_key: str) -> PollResult:
     ctx = call_context(rt, connection, rt.cipher.decrypt(connection.token_encrypted))
     try:
         scan = _scan(rt, connection.provider, source, ctx, cursor)
-    except GovernorWait as wait:
-        return _commit(rt, connection, definition, version, saved, PollResult(
-            "throttled", requests=len(ctx.exchanges), message=f"rate limit: {wait.wait_s:.1f} s"))
-    except PollFailed as failed:
-        if failed.outcome.http_status == 429 and failed.outcome.retry_after_s:
-            rt.governor.penalize(connection.id, failed.outcome.retry_after_s)
-        return _commit(rt, connection, definition, version, saved, PollResult(
-            "failed", requests=len(ctx.exchanges),
-            message=f"{failed.outcome.kind.value}: {failed.outcome.message}"))
+    except (GovernorWait, PollFailed) as stop:
+        return _commit(rt, connection, definition, version, saved,
+                       interrupted(rt, connection.id, len(ctx.exchanges), stop))
     requests = len(ctx.exchanges)
     if cursor.baseline:
         result = PollResult("baseline", requests=requests, pages=scan.pages)

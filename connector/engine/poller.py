@@ -121,19 +121,26 @@ def poll(rt: Runtime, connection_id: str, trigger_key: str) -> PollResult:
                 data = _shape(definition, record)
                 items.append((str(data.get(definition.dedupe_key)), data))
             cursor, pages, baseline = found.cursor.to_dict(), found.pages, found.baseline
-    except GovernorWait as wait:
-        return _finish(rt, connection, trigger_key, version, saved, PollResult(
-            "throttled", requests=len(ctx.exchanges), message=f"rate limit: {wait.wait_s:.1f} s"))
-    except PollFailed as failed:
-        if failed.outcome.http_status == 429 and failed.outcome.retry_after_s:
-            rt.governor.penalize(connection.id, failed.outcome.retry_after_s)
-        return _finish(rt, connection, trigger_key, version, saved, PollResult(
-            "failed", requests=len(ctx.exchanges),
-            message=f"{failed.outcome.kind.value}: {failed.outcome.message}"))
+    except (GovernorWait, PollFailed) as stop:
+        return _finish(rt, connection, trigger_key, version, saved,
+                       interrupted(rt, connection.id, len(ctx.exchanges), stop))
     result = PollResult("baseline" if baseline else "ok", requests=len(ctx.exchanges),
                         pages=pages, gap=pages > 1 and not changes)
     return _finish(rt, connection, trigger_key, version, cursor, result, items=items,
                    event=definition.event)
+
+
+def interrupted(rt: Runtime, connection_id: str, requests: int,
+                stop: GovernorWait | PollFailed) -> PollResult:
+    """The result of a poll cut short by the rate governor or a failed request; an upstream
+    429 also holds the connection's other calls back for its retry_after."""
+    if isinstance(stop, GovernorWait):
+        return PollResult("throttled", requests=requests,
+                          message=f"rate limit: {stop.wait_s:.1f} s")
+    if stop.outcome.http_status == 429 and stop.outcome.retry_after_s:
+        rt.governor.penalize(connection_id, stop.outcome.retry_after_s)
+    return PollResult("failed", requests=requests,
+                      message=f"{stop.outcome.kind.value}: {stop.outcome.message}")
 
 
 def move_cursor(session: Session, connection_id: str, trigger_key: str, version: int,
