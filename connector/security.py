@@ -7,6 +7,7 @@ Standard-Webhooks signing in `connector.webhook_signing`.
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import hmac
 import os
@@ -233,7 +234,12 @@ _BEARER_IN_TEXT = re.compile(r"\b(Bearer)\s+[A-Za-z0-9._~+/=-]+", re.IGNORECASE)
 
 def is_secret_key(name: object) -> bool:
     """True when a mapping key or parameter name names a credential (token, password, ...)."""
-    normal = str(name).lower().replace("-", "_")
+    return _is_secret_name(name) if isinstance(name, str) else _is_secret_name(str(name))
+
+
+@functools.lru_cache(maxsize=4096)  # every stored exchange walks the same few dozen key names
+def _is_secret_name(name: str) -> bool:
+    normal = name.lower().replace("-", "_")
     return any(part in normal for part in _SECRET_KEY_PARTS)
 
 

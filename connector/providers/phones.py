@@ -108,6 +108,7 @@ def region_of(e164: str) -> str | None:
     return region if region and region not in ("ZZ", "001") else None
 
 
+@functools.lru_cache(maxsize=8192)
 def country_name_of(e164: str) -> str | None:
     """English country name of an E.164 number (`+49...` -> `Germany`), None when unknown."""
     try:
