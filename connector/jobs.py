@@ -95,6 +95,13 @@ def advance_workflow(workflow_run_id: str) -> str | None:
     return None
 
 
+def forward_workflow_runs() -> int:
+    """Give the runs stored by form hooks (the workflow inbox) their advance jobs."""
+    from connector.services.intake import forward
+
+    return forward(current_runtime())
+
+
 def start_scheduled_workflow(workflow_id: str, interval_s: float) -> str | None:
     import time
 

@@ -7,7 +7,7 @@ nothing here opens a connection at import time (STYLE rule 3).
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from functools import cached_property
 from pathlib import Path
@@ -107,3 +107,21 @@ class RedisCache:
     def set(self, key: str, value: Any, ttl_s: float = CACHE_TTL_S) -> None:
         self._redis.set(cache_key(self._connection_id, key), json.dumps(value),
                         px=int(ttl_s * 1000))
+
+    def get_many(self, keys: Sequence[str]) -> list[Any | None]:
+        if not keys:
+            return []
+        raws = self._redis.mget([cache_key(self._connection_id, key) for key in keys])
+        return [None if raw is None else json.loads(raw) for raw in raws]
+
+    def set_many(self, values: Mapping[str, Any], ttl_s: float = CACHE_TTL_S) -> None:
+        if not values:
+            return
+        pipe = self._redis.pipeline(transaction=False)
+        for key, value in values.items():
+            pipe.set(cache_key(self._connection_id, key), json.dumps(value),
+                     px=int(ttl_s * 1000))
+        pipe.execute()
+
+    def delete(self, key: str) -> None:
+        self._redis.delete(cache_key(self._connection_id, key))

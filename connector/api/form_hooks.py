@@ -7,9 +7,7 @@ unguessable token selects the workflow, and a signature or shared secret proves 
 
 from __future__ import annotations
 
-import hashlib
 import io
-import time
 from typing import Any
 
 from flask import Blueprint, jsonify, request
@@ -20,18 +18,10 @@ from werkzeug.formparser import FormDataParser
 from werkzeug.http import parse_options_header
 
 from connector.api.inputs import runtime
-from connector.errors import (
-    ApiError,
-    BadRequest,
-    NotFound,
-    Unauthenticated,
-    UnsupportedMediaType,
-    ValidationFailed,
-)
+from connector.errors import ApiError, BadRequest, UnsupportedMediaType, ValidationFailed
 from connector.forms.decode import MAX_FIELDS, BodyError, decode
 from connector.forms.presets import Form, normalize
-from connector.forms.verify import verify
-from connector.services.workflows import record_event, workflow_for_token
+from connector.services.workflows import receive_form
 from connector.store.workflow_models import Workflow
 
 bp = Blueprint("form_hooks", __name__)
@@ -70,25 +60,12 @@ def _body_problem(error: BodyError) -> ApiError:
 
 @bp.post("/hooks/in/<token>")
 def receive(token: str) -> ResponseReturnValue:
-    rt = runtime()
-    workflow = workflow_for_token(rt, token)
-    if workflow is None:
-        raise NotFound("no workflow has this hook URL (was it rotated?)")
-    raw = request.get_data(cache=True)  # 413 past MAX_CONTENT_LENGTH, before anything is stored
-    secret = rt.cipher.decrypt(workflow.secret_encrypted) if workflow.secret_encrypted else None
-    verdict = verify(workflow.definition["trigger"].get("verify"), secret,
-                     dict(request.headers), raw, now=time.time())
-    if not verdict.ok:
-        raise Unauthenticated(verdict.reason)
     try:
-        form = trigger_of(workflow, request.content_type, raw)
+        stored = receive_form(runtime(), token, body=lambda: request.get_data(cache=True),
+                              content_type=request.content_type, headers=request.headers,
+                              decode=trigger_of)
     except BodyError as error:
         raise _body_problem(error) from None
-    dedupe = f"sub:{form['submission_id']}" if form["submission_id"] else \
-        f"sha256:{hashlib.sha256(raw).hexdigest()}"
-    event, run, duplicate = record_event(rt, workflow, source="form", dedupe_key=dedupe,
-                                         body=raw, content_type=request.content_type,
-                                         trigger=form)
-    answer: dict[str, Any] = {"ok": True, "event_id": event.id, "duplicate": duplicate,
-                              "run_id": run.id if run else event.last_run_id}
+    answer: dict[str, Any] = {"ok": True, "event_id": stored.event_id,
+                              "duplicate": stored.duplicate, "run_id": stored.run_id}
     return jsonify(answer), 200

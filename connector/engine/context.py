@@ -6,9 +6,13 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from datetime import datetime
+from functools import lru_cache
 
+from connector.config import Settings
 from connector.providers.base import CallContext, ConnectionInfo
+from connector.providers.http import HttpClient
 from connector.runtime import Runtime
+from connector.ssrf import SsrfGuard, guarded_session
 from connector.store.activity import last_inbound
 from connector.store.models import Connection
 
@@ -46,7 +50,29 @@ def call_context(rt: Runtime, connection: Connection, token: str, *,
                        before_request=before_request, lock=rt.lock,
                        cache=rt.cache_for(connection.id),
                        default_region=(connection.options or {}).get("default_region"),
-                       last_inbound=lambda e164: _last_inbound(rt, connection.id, e164))
+                       last_inbound=lambda e164: _last_inbound(rt, connection.id, e164),
+                       downloads=lambda: download_client(rt.settings))
+
+
+DOWNLOAD_POOL_SIZE = 4
+"""Keep-alive connections per file host: downloads are rare next to tenant calls."""
+
+
+def download_client(settings: Settings) -> HttpClient:
+    """The process's SSRF-guarded client for user-supplied file URLs (media uploads): every
+    hop is vetted against `ssrf_allow_networks` when its socket opens."""
+    return _download_client(settings.ssrf_allow_networks, settings.http_connect_timeout_s,
+                            settings.http_read_timeout_s)
+
+
+@lru_cache(maxsize=4)
+def _download_client(allow_networks: tuple[str, ...], connect_timeout_s: float,
+                     read_timeout_s: float) -> HttpClient:
+    # Built on first use, not at import; one per allow list, so a changed setting takes effect.
+    session = guarded_session(SsrfGuard(allow_networks), pool_maxsize=DOWNLOAD_POOL_SIZE,
+                              max_retries=0)
+    return HttpClient(session, connect_timeout_s=connect_timeout_s,
+                      read_timeout_s=read_timeout_s)
 
 
 def _last_inbound(rt: Runtime, connection_id: str, e164: str) -> datetime | None:

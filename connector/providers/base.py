@@ -8,14 +8,14 @@ every policy and a dialect only owns the upstream's shape.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
 from connector.engine.outcome import Outcome
-from connector.providers.http import Exchange, HttpClient
+from connector.providers.http import Exchange, Fetched, FilePart, HttpClient
 
 
 @dataclass(frozen=True)
@@ -32,8 +32,14 @@ class ConnectionInfo:
 
 
 class Cache(Protocol):
+    """Per-connection JSON values with a TTL (Redis in the engine). The batch forms are one
+    round trip each: a phone index reads and writes hundreds of entries per page."""
+
     def get(self, key: str) -> Any | None: ...
     def set(self, key: str, value: Any, ttl_s: float) -> None: ...
+    def get_many(self, keys: Sequence[str]) -> list[Any | None]: ...
+    def set_many(self, values: Mapping[str, Any], ttl_s: float) -> None: ...
+    def delete(self, key: str) -> None: ...
 
 
 @dataclass
@@ -53,6 +59,9 @@ class CallContext:
     # last_inbound(e164) -> when the contact last wrote to this connection (aware UTC), or
     # None; the engine fills it from the contact activity table (24 h window sends).
     last_inbound: Callable[[str], datetime | None] | None = None
+    # downloads() -> the SSRF-guarded client for files behind user-supplied URLs (never the
+    # tenant's API); the engine builds it once per process and allow list.
+    downloads: Callable[[], HttpClient] | None = None
 
     def call(self, method: str, url: str, **kwargs: Any) -> Exchange:
         """Send one request through the governor and keep its exchange for the run record."""
@@ -60,6 +69,27 @@ class CallContext:
         exchange = self.http.request(method, url, **kwargs)
         self.exchanges.append(exchange)
         return exchange
+
+    def upload(self, method: str, url: str, *, files: Sequence[FilePart],
+               data: Mapping[str, str] | None = None,
+               headers: Mapping[str, str] | None = None) -> Exchange:
+        """`call` for a multipart/form-data request; the record keeps no file bytes."""
+        self.before_request(method)
+        exchange = self.http.request_form(method, url, files=files, data=data, headers=headers)
+        self.exchanges.append(exchange)
+        return exchange
+
+    def download(self, url: str, *, max_bytes: int) -> Fetched:
+        """GET a user-supplied file (at most `max_bytes`) through `downloads`: not the tenant,
+        so no rate governor; its exchanges join the run record, without the bytes.
+
+        Raises `connector.ssrf.UnsafeUrl` when a hop points at a refused address.
+        """
+        if self.downloads is None:
+            raise RuntimeError("this call context was built without a download client")
+        fetched = self.downloads().fetch(url, max_bytes=max_bytes)
+        self.exchanges.extend(fetched.exchanges)
+        return fetched
 
 
 @dataclass(frozen=True)

@@ -22,14 +22,20 @@ from connector.providers.dialect import Stop as _Stop
 from connector.providers.dialect import ok as _ok
 from connector.providers.dialect import phone as _phone
 from connector.providers.dialect import record as _record
-from connector.providers.dialect import same_phone as _same_phone
 from connector.providers.dialect import sent as _sent
 from connector.providers.dialect import unexpected as _unexpected
+from connector.providers.phone_index import PhoneIndex, stored_e164
 from connector.providers.phones import country_name_of, format_digits, region_of
 from connector.redis_keys import CACHE_TTL_S
 
 SCAN_PAGE_SIZE = 500
 """Page size for full scans (contact search by phone, template lookup); v1 enforces no max."""
+
+CHECK_PAGE_SIZE = 10
+"""Newest contacts read to tell a phone new to a complete phone index from one a contact made
+elsewhere since has (only contacts the index doesn't know yet are normalised). A contact made
+elsewhere hides from this page only behind 10 newer ones created in the same second, and the
+index's trust expires (`PHONE_INDEX_TRUST_S`) into a full scan."""
 
 TEMPLATES_CACHE_KEY = "templates"
 
@@ -73,6 +79,7 @@ class _Api:
                                 FieldError("/tenant", "the tenant slug is missing")))
         self._prefix = connection.base_url.rstrip("/") + "/" + quote(connection.tenant, safe="")
         self._headers = {"Authorization": f"Bearer {connection.token}"}
+        self.index = PhoneIndex(ctx.cache, ctx.default_region)
 
     def request(self, method: str, path: str, *, side_effect: bool, **kwargs: Any) -> Outcome:
         exchange = self.ctx.call(method, f"{self._prefix}/{path}", headers=self._headers, **kwargs)
@@ -103,9 +110,12 @@ def _data(outcome: Outcome) -> Any:
 
 def _page(api: _Api, resource: str, query: Mapping[str, Any]) -> dict[str, Any]:
     """One page of a list as `{items, page, per_page, total, next_page}`."""
-    page = cm.page_from_upstream(api.read(resource, query), resource, api.ctx.default_region)
+    data = api.read(resource, query)
+    page = cm.page_from_upstream(data, resource, api.ctx.default_region)
     if page is None:
         raise _Stop(_unexpected(None, "a list"))
+    if resource == "contacts":  # trigger polls and list calls keep the phone index fresh
+        api.index.learn([item for item in data["data"] if isinstance(item, Mapping)])
     return page
 
 
@@ -182,8 +192,9 @@ def _create_contact(api: _Api, fields: Mapping[str, Any]) -> dict[str, Any]:
     # v1 requires `type`; the definitions default it to "lead", as the upstream's own
     # auto-create does (§1.7), in case the caller's input arrives without defaults applied.
     fields = {"type": DEFAULT_CONTACT_TYPE, **fields, "phone": _phone(fields.get("phone"), api.ctx)}
-    record = api.write("POST", "contacts", cm.contact_to_upstream(fields))
-    return api.convert("contacts", _record(record, "the contact"))
+    record = _record(api.write("POST", "contacts", cm.contact_to_upstream(fields)), "the contact")
+    api.index.remember([record])
+    return api.convert("contacts", record)
 
 
 def _put_contact(api: _Api, current: Mapping[str, Any], changes: Mapping[str, Any]) -> Any:
@@ -193,57 +204,157 @@ def _put_contact(api: _Api, current: Mapping[str, Any], changes: Mapping[str, An
     return api.write("PUT", f"contacts/{current.get('id')}", body)
 
 
+def _merge(api: _Api, current: Mapping[str, Any], fields: Mapping[str, Any]) -> dict[str, Any]:
+    """Write `fields` over `current` (the caller holds the contact's lock); no PUT when every
+    field already has its value."""
+    changes = cm.contact_to_upstream(fields)
+    if all(current.get(key) == value for key, value in changes.items()):
+        return api.convert("contacts", current)
+    record = _record(_put_contact(api, current, changes), "the contact")
+    api.index.remember([record])  # the phone may have changed, or been stored in E.164 now
+    return api.convert("contacts", record)
+
+
 def _update_contact(api: _Api, contact_id: int, fields: Mapping[str, Any]) -> dict[str, Any]:
     """Read-merge-write under the contact's lock, so concurrent group edits aren't lost."""
     if "phone" in fields:
         fields = {**fields, "phone": _phone(fields.get("phone"), api.ctx)}
     with api.lock("contact", contact_id):
-        current = _get_contact(api, contact_id, "/id")
-        record = _put_contact(api, current, cm.contact_to_upstream(fields))
-    return api.convert("contacts", _record(record, "the contact"))
+        return _merge(api, _get_contact(api, contact_id, "/id"), fields)
 
 
 def op_update_contact(api: _Api, params: _In, data: _In) -> Outcome:
     return success(_update_contact(api, _id(data, "id"), data))
 
 
-def _find_by_phone(api: _Api, e164: str) -> Mapping[str, Any] | None:
-    """The newest contact (normalised) whose phone normalises to `e164`.
+# --- finding contacts by phone (no search in v1: a verified index, else a scan) ---------------
 
-    v1 has no search (§1.5), so this scans `/contacts`: total/500 requests (10,000 contacts =
-    20 calls against a 60/min budget). Pages are newest first, so a contact created during the
-    scan can only be seen twice, never skipped; one deleted during it may shift an unseen one.
+
+def _contact_page(api: _Api, page: int, per_page: int) -> dict[str, Any]:
+    """One page of `/contacts` as the upstream sent it (`raw_page`)."""
+    listing = cm.raw_page(api.read("contacts", {"page": page, "per_page": per_page}))
+    if listing is None:
+        raise _Stop(_unexpected(None, "a list"))
+    return listing
+
+
+def _has_phone(api: _Api, record: Any, e164: str) -> bool:
+    return isinstance(record, Mapping) and \
+        stored_e164(record.get("phone"), api.ctx.default_region) == e164
+
+
+def _scan(api: _Api, e164: str) -> Mapping[str, Any] | None:
+    """The newest contact whose phone normalises to `e164` (as the upstream sent it), by reading
+    `/contacts` 500 at a time and indexing every contact on the way.
+
+    total/500 requests (10,000 contacts = 20 calls against a 60/min budget). Pages are newest
+    first, so a contact created during the scan can only be seen twice, never skipped; one
+    deleted during it may shift an unseen one, which is why the index is marked complete only
+    when the scan saw at least as many contacts as the first page's total.
     """
+    seen: set[str] = set()
+    total: int | None = None
     page: int | None = 1
     while page is not None:
-        listing = _page(api, "contacts", {"page": page, "per_page": SCAN_PAGE_SIZE})
-        contacts: list[Mapping[str, Any]] = listing["items"]
-        for contact in contacts:
-            if _same_phone(contact.get("phone"), e164, api.ctx):
-                return contact
+        listing = _contact_page(api, page, SCAN_PAGE_SIZE)
+        total = listing["total"] if total is None else total
+        for record, phone in api.index.remember(listing["items"]):
+            if phone == e164:
+                return record
+            seen.add(str(record.get("id")))
         page = listing["next_page"] if listing["items"] else None
+    if len(seen) >= (total or 0):
+        api.index.mark_complete()
     return None
+
+
+def _unindexed(api: _Api, e164: str, complete: bool) -> Mapping[str, Any] | None:
+    """A phone the index doesn't know. While the index is `complete`, only contacts made since
+    the last look can have it, and v1 lists newest first: one small page of the newest
+    contacts answers (those not in the index are indexed). Otherwise, or when that page holds
+    nothing known (more new contacts than it shows), a full scan."""
+    if complete:
+        listing = _contact_page(api, 1, CHECK_PAGE_SIZE)
+        new, known = api.index.learn(listing["items"])
+        for record, phone in new:
+            if phone == e164:
+                return record
+        if known or listing["next_page"] is None:
+            return None
+    return _scan(api, e164)
+
+
+def _stale(api: _Api, e164: str, record: Any) -> None:
+    """The indexed contact is gone (`data: null`) or has another phone now."""
+    api.index.forget(e164)
+    if isinstance(record, Mapping):
+        api.index.remember([record])
+
+
+def _find_by_phone(api: _Api, e164: str) -> Mapping[str, Any] | None:
+    """The contact whose phone normalises to `e164`, as the upstream sent it, or None.
+
+    An index hit costs one read (it is verified); a stale hit falls back to a full scan,
+    which refreshes the index."""
+    contact_id, complete = api.index.lookup(e164)
+    if contact_id is None:
+        return _unindexed(api, e164, complete)
+    record = api.read(f"contacts/{quote(contact_id, safe='')}")
+    if _has_phone(api, record, e164):
+        return dict(record)
+    _stale(api, e164, record)
+    return _scan(api, e164)
 
 
 def op_find_contact_by_phone(api: _Api, params: _In, data: _In) -> Outcome:
     found = _find_by_phone(api, _phone(data.get("phone"), api.ctx))
-    return success({"found": found is not None, "contact": found})
+    contact = None if found is None else api.convert("contacts", found)
+    return success({"found": found is not None, "contact": contact})
+
+
+def _contact_id(record: Mapping[str, Any]) -> int:
+    contact_id = cm.to_int_id(record.get("id"))
+    if contact_id is None:
+        raise _Stop(Outcome(OutcomeKind.UPSTREAM_ERROR, "the upstream contact has no id"))
+    return contact_id
 
 
 def op_upsert_contact(api: _Api, params: _In, data: _In) -> Outcome:
     e164 = _phone(data.get("phone"), api.ctx)
-    fields = {**data, "phone": e164}
-    # The lock makes find-then-create atomic among our workers: two form posts with the same
-    # phone create one contact.
+    fields = {**{k: v for k, v in data.items() if k != "id"}, "phone": e164}
+    # The phone lock makes find-then-create atomic among our workers: two form posts with the
+    # same phone create one contact, since the second reads the index entry the first wrote.
     with api.lock("phone", e164):
-        found = _find_by_phone(api, e164)
-        if found is None:
+        contact_id, complete = api.index.lookup(e164)
+        if contact_id is not None:
+            with api.lock("contact", contact_id):
+                current = api.read(f"contacts/{quote(contact_id, safe='')}")
+                if _has_phone(api, current, e164):
+                    return success({"created": False, "contact": _merge(api, current, fields)})
+            _stale(api, e164, current)
+            found = _scan(api, e164)
+        else:
+            found = _unindexed(api, e164, complete)
+        if found is not None:
+            contact = _update_contact(api, _contact_id(found), fields)
+            return success({"created": False, "contact": contact})
+        try:
             return success({"created": True, "contact": _create_contact(api, fields)})
-        contact_id = cm.to_int_id(found.get("id"))
-        if contact_id is None:
-            raise _Stop(Outcome(OutcomeKind.UPSTREAM_ERROR, "the upstream contact has no id"))
-        fields.pop("id", None)
-        return success({"created": False, "contact": _update_contact(api, contact_id, fields)})
+        except _Stop as stop:
+            if not _phone_taken(stop.outcome):
+                raise
+            # The upstream holds this exact phone (unique per tenant, §1.5) though neither the
+            # index nor the newest contacts showed it: a full scan finds it and mends the index.
+            found = _scan(api, e164)
+            if found is None:
+                raise
+        return success({"created": False,
+                        "contact": _update_contact(api, _contact_id(found), fields)})
+
+
+def _phone_taken(outcome: Outcome) -> bool:
+    return outcome.kind is OutcomeKind.INVALID and any(
+        error.pointer == "/phone" for error in outcome.field_errors)
 
 
 def _change_group(api: _Api, data: Mapping[str, Any], add: bool) -> Outcome:

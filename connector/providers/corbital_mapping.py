@@ -10,7 +10,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from connector.engine.classify import ErrorRules
-from connector.providers.phones import InvalidPhone, normalize_phone
+from connector.providers.phone_index import to_e164
 
 RESOURCES = frozenset(
     {"contacts", "statuses", "sources", "groups", "templates", "templatebots", "messagebots"}
@@ -93,10 +93,8 @@ def _e164_or_raw(phone: Any, region: str | None) -> Any:
     as E.164 when they read as a number, else as stored."""
     if not isinstance(phone, str) or not phone.strip():
         return phone
-    try:
-        return normalize_phone(phone, region)
-    except InvalidPhone:
-        return phone
+    e164 = to_e164(phone, region)
+    return phone if e164 is None else e164
 
 
 def _int_list(value: Any) -> list[int]:
@@ -250,26 +248,35 @@ TO_UPSTREAM: Mapping[str, _ToUpstream] = {
 }
 
 
-def page_from_upstream(
-    data: Any, resource: str, region: str | None = None
-) -> dict[str, Any] | None:
-    """A Laravel paginator (`data` of a list answer) -> `{items, page, per_page, total, next_page}`.
+def raw_page(data: Any) -> dict[str, Any] | None:
+    """A Laravel paginator (`data` of a list answer) -> `{items, page, per_page, total,
+    next_page}` with the items as the upstream sent them.
 
     None when `data` is not a paginator (the Scribe docs show another shape, §1.4).
     """
     if not isinstance(data, Mapping) or not isinstance(data.get("data"), list):
         return None
-    convert = FROM_UPSTREAM[resource]
     page = _count(data.get("current_page")) or 1
     last_page = _count(data.get("last_page")) or page
     has_next = data.get("next_page_url") is not None or page < last_page
     return {
-        "items": [convert(item, region) for item in data["data"] if isinstance(item, Mapping)],
+        "items": [item for item in data["data"] if isinstance(item, Mapping)],
         "page": page,
         "per_page": _count(data.get("per_page")),
         "total": _count(data.get("total")),
         "next_page": page + 1 if has_next else None,
     }
+
+
+def page_from_upstream(
+    data: Any, resource: str, region: str | None = None
+) -> dict[str, Any] | None:
+    """`raw_page` with the items in our normalised fields."""
+    page = raw_page(data)
+    if page is not None:
+        convert = FROM_UPSTREAM[resource]
+        page["items"] = [convert(item, region) for item in page["items"]]
+    return page
 
 
 def _flag(value: Any) -> bool:

@@ -10,9 +10,10 @@ import http.client
 import json
 import time
 import urllib.request
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any
+from urllib.parse import urljoin
 
 import requests
 import urllib3.exceptions
@@ -32,7 +33,11 @@ POOL_MAXSIZE = 32
 POOL_HOSTS = 8
 """Hosts whose connection pools one client keeps (most workers talk to one or two upstreams)."""
 
+MAX_REDIRECTS = 5
+"""`fetch` follows at most this many redirects (file links often bounce to a CDN)."""
+
 _CHUNK_BYTES = 64 * 1024
+_REDIRECTS = frozenset({301, 302, 303, 307, 308})
 
 TRANSPORT_ERRORS = frozenset(
     {
@@ -94,6 +99,34 @@ class Exchange:
             "sent": self.sent,
             "elapsed_ms": round(self.elapsed_ms, 1),
         }
+
+
+@dataclass(frozen=True)
+class FilePart:
+    """One file of a multipart/form-data request; `repr()` and run records never show its bytes."""
+
+    field_name: str
+    filename: str
+    content_type: str
+    content: bytes = field(repr=False)
+
+    def describe(self) -> dict[str, Any]:
+        """What a run record keeps of the file: name, type and size."""
+        return {"field": self.field_name, "filename": self.filename,
+                "content_type": self.content_type, "size_bytes": len(self.content)}
+
+
+@dataclass(frozen=True)
+class Fetched:
+    """A downloaded file: one exchange per hop (the last is the answer, with neither body nor
+    text: bytes never go into a run record) and the bytes of a 2xx answer, else None."""
+
+    exchanges: tuple[Exchange, ...]
+    content: bytes | None = field(default=None, repr=False)
+
+    @property
+    def exchange(self) -> Exchange:
+        return self.exchanges[-1]
 
 
 class HttpClient:
@@ -199,6 +232,132 @@ class HttpClient:
             chunks.append(chunk)
         return b"".join(chunks), False
 
+    # `request` above keeps its own inline send-and-read: it is every action's hot path. The
+    # rarer multipart and download paths share `_exchange` below.
+
+    def request_form(
+        self,
+        method: str,
+        url: str,
+        *,
+        files: Sequence[FilePart],
+        data: Mapping[str, str] | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> Exchange:
+        """Send one multipart/form-data request (`files` plus plain `data` fields).
+
+        The exchange records each file's field, name, content type and size, never its bytes.
+        """
+        request_headers = {**self._default_headers, **(headers or {})}
+        fields = dict(data or {})
+        recorded = {"form": fields, "files": [part.describe() for part in files]}
+        started = time.monotonic()
+        base = _Attempt(method.upper(), url, request_headers, recorded)
+        parts = [(p.field_name, (p.filename, p.content, p.content_type)) for p in files]
+        try:
+            prepared = self._session.prepare_request(
+                requests.Request(method.upper(), url, headers=request_headers, files=parts,
+                                 data=fields)
+            )
+        except (requests.RequestException, ValueError) as exc:
+            return base.failed("other", sent=False, started=started, detail=exc)
+        exchange, _ = self._exchange(prepared, replace(base, url=prepared.url or url), started)
+        return exchange
+
+    def fetch(
+        self,
+        url: str,
+        *,
+        max_bytes: int,
+        headers: Mapping[str, str] | None = None,
+        max_redirects: int = MAX_REDIRECTS,
+    ) -> Fetched:
+        """GET a file as bytes: at most `max_bytes` (else error "too_large", read no further),
+        following up to `max_redirects` redirects, each hop sent through this client's session
+        (an SSRF-guarded session vets every hop; it raises `UnsafeUrl` for a refused one)."""
+        request_headers = {**self._default_headers, "Accept": "*/*", **(headers or {})}
+        exchanges: list[Exchange] = []
+        for _ in range(max_redirects + 1):
+            started = time.monotonic()
+            base = _Attempt("GET", url, request_headers, None)
+            try:
+                prepared = self._session.prepare_request(
+                    requests.Request("GET", url, headers=request_headers))
+            except (requests.RequestException, ValueError) as exc:
+                exchanges.append(base.failed("other", sent=False, started=started, detail=exc))
+                break
+            exchange, content = self._exchange(
+                prepared, replace(base, url=prepared.url or url), started, download_cap=max_bytes)
+            exchanges.append(exchange)
+            location = _header(exchange.headers, "location")
+            if exchange.status in _REDIRECTS and location:
+                url = urljoin(exchange.url, location)
+                continue
+            return Fetched(tuple(exchanges), content)
+        return Fetched(tuple(exchanges), None)
+
+    def _exchange(
+        self,
+        prepared: requests.PreparedRequest,
+        base: _Attempt,
+        started: float,
+        *,
+        download_cap: int | None = None,
+    ) -> tuple[Exchange, bytes | None]:
+        """Send `prepared` and read the answer: JSON for an API call; raw bytes (the body only
+        of a 2xx, at most `download_cap`) for a download, whose exchange then keeps no body."""
+        try:
+            response = self._session.send(
+                prepared, timeout=self._timeout_s, stream=True, allow_redirects=False
+            )
+        except requests.RequestException as exc:
+            error, sent = _transport_error(exc)
+            return base.failed(error, sent=sent, started=started, detail=exc), None
+        download = download_cap is not None
+        cap = self._max_body_bytes if download_cap is None else download_cap
+        wanted = not download or 200 <= response.status_code < 300
+        declared = response.headers.get("Content-Length", "")
+        try:
+            if wanted and declared.isdigit() and int(declared) > cap:
+                raw, too_large = b"", True
+            else:
+                raw, too_large = self._read_upto(response, cap) if wanted else (b"", False)
+        except requests.RequestException as exc:
+            error, _ = _transport_error(exc)
+            return base.failed(error, sent=True, started=started, detail=exc,
+                               status=response.status_code, headers=response.headers), None
+        finally:
+            response.close()
+        if too_large:
+            return base.failed("too_large", sent=True, started=started, detail=None,
+                               status=response.status_code, headers=response.headers), None
+        text = None if download else raw.decode(response.encoding or "utf-8", errors="replace")
+        exchange = Exchange(
+            method=base.method,
+            url=base.url,
+            request_headers=base.request_headers,
+            request_body=base.request_body,
+            status=response.status_code,
+            headers=dict(response.headers),
+            body=None if text is None else _parse_json(text),
+            text=None if text is None else text[:TEXT_LIMIT_CHARS],
+            sent=True,
+            elapsed_ms=(time.monotonic() - started) * 1000.0,
+            received_at=time.time(),
+        )
+        return exchange, raw if download and wanted else None
+
+    @staticmethod
+    def _read_upto(response: requests.Response, max_bytes: int) -> tuple[bytes, bool]:
+        chunks: list[bytes] = []
+        size = 0
+        for chunk in response.iter_content(_CHUNK_BYTES):
+            size += len(chunk)
+            if size > max_bytes:
+                return b"", True
+            chunks.append(chunk)
+        return b"".join(chunks), False
+
 
 @dataclass(frozen=True)
 class _Attempt:
@@ -286,6 +445,13 @@ def _describe(detail: BaseException | None) -> str | None:
     if detail is None:
         return None
     return f"{type(detail).__name__}: {detail}"[:TEXT_LIMIT_CHARS]
+
+
+def _header(headers: Mapping[str, str], name: str) -> str | None:
+    for key, value in headers.items():
+        if key.lower() == name:
+            return str(value)
+    return None
 
 
 def _url_without_query(url: str) -> str:

@@ -99,6 +99,12 @@ def op_send_text(api: _Api, params: In, data: In) -> Outcome:
 
 
 def op_send_media(api: _Api, params: In, data: In) -> Outcome:
+    if data.get("media_id"):
+        # A media id names a file uploaded to a Cloud API provider (WBIZ upload_media); waapi
+        # has no upload endpoint, only `mediaUrl` (§4).
+        raise Stop(invalid("waapi.app sends media by URL only", FieldError(
+            "/media_id", "waapi.app has no media upload, so it can't send a media id; give "
+            "media_url, a public link to the file")))
     payload: dict[str, Any] = {"mediaUrl": data["media_url"]}
     if data.get("caption"):
         payload["mediaCaption"] = data["caption"]

@@ -13,7 +13,7 @@ from urllib.parse import quote
 
 from connector.engine.outcome import FieldError, Outcome, OutcomeKind, invalid, success
 from connector.providers import corbital_window as cw
-from connector.providers import wbiz_campaigns, wbiz_library, wbiz_push
+from connector.providers import wbiz_campaigns, wbiz_library, wbiz_media, wbiz_push
 from connector.providers import wbiz_mapping as wm
 from connector.providers.base import CallContext, ProbeResult
 from connector.providers.dialect import (
@@ -182,7 +182,11 @@ def op_send_text(api: _Api, params: In, data: In) -> Outcome:
 
 
 def op_send_media(api: _Api, params: In, data: In) -> Outcome:
-    payload = {"type": data["media_type"], "link": data["media_url"]}
+    """By `link`, or by `mediaId`: a file uploaded with `upload_media` (seed: "by mediaId or
+    public link")."""
+    source = {"mediaId": data["media_id"]} if data.get("media_id") else \
+        {"link": data["media_url"]}
+    payload = {"type": data["media_type"], **source}
     payload.update({k: data[k] for k in ("caption", "filename") if data.get(k)})
     return _send(api, "media", payload, phone(data.get("phone"), api.ctx))
 
@@ -253,6 +257,7 @@ OPERATIONS: Mapping[str, Operation[_Api]] = {
     "send_buttons": op_send_buttons,
     "bulk_upsert_contacts": op_bulk_upsert_contacts,
     **wbiz_library.OPERATIONS,
+    **wbiz_media.OPERATIONS,
     **wbiz_campaigns.OPERATIONS,
     **wbiz_push.OPERATIONS,
 }

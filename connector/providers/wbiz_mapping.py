@@ -29,7 +29,7 @@ WBIZ_ERROR_RULES = ErrorRules(
     ),
     field_names={"to": "phone", "body": "text", "template": "template_name",
                  "variables": "body_params", "link": "media_url", "type": "media_type",
-                 "tags": "group_ids"},
+                 "mediaId": "media_id", "tags": "group_ids"},
 )
 
 BULK_MAX_ROWS = 500

@@ -20,7 +20,7 @@ from typing import Any
 
 from flask import Blueprint, Flask, Response, current_app, g, request
 
-from connector.sandbox import wbiz_events
+from connector.sandbox import wbiz_events, wbiz_media
 from connector.sandbox.accounts import (
     Account,
     AccountBook,
@@ -184,8 +184,7 @@ def send_media(account: Account) -> Response:
         problems = {}
         if body.get("type") not in ("image", "video", "document", "audio", "sticker"):
             problems["type"] = "type must be image, video, document, audio or sticker"
-        if not body.get("link") and not body.get("mediaId"):
-            problems["link"] = "link or mediaId is required"
+        problems.update(wbiz_media.send_problems(body, account.tables.get("media", {})))
         return problems
 
     return _send(account, "media", _body(), check)

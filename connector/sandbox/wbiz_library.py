@@ -17,6 +17,7 @@ from typing import Any
 
 from flask import Blueprint, Flask, Response, request
 
+from connector.sandbox import wbiz_media
 from connector.sandbox.accounts import Account, json_answer
 from connector.sandbox.wbiz import PLACEHOLDER, _send, book, error, invalid, scoped
 
@@ -31,7 +32,6 @@ FIELD_TYPES = ("text", "number", "date", "boolean", "select")
 SHORTCUT = re.compile(r"^/[A-Za-z0-9_-]{1,31}$")
 BUTTON_TITLE_MAX, ROW_TITLE_MAX, ROWS_MAX, BUTTONS_MAX = 20, 24, 10, 3
 CTA_MAX = 20
-MEDIA_MAX_BYTES = 100 * 1024 * 1024
 FLOWS = (("flw_1001", "Book an appointment", "published", ["APPOINTMENT_BOOKING"]),
          ("flw_1002", "Lead form", "published", ["LEAD_GENERATION"]),
          ("flw_1003", "Survey (draft)", "draft", ["SURVEY"]))
@@ -370,8 +370,9 @@ def upload_media(account: Account) -> Response:
     if upload is None or not upload.filename:
         return invalid({"file": "send the bytes as multipart/form-data field 'file'"})
     size = len(upload.read())
-    if size > MEDIA_MAX_BYTES:
-        return invalid({"file": "media is at most 100 MB"})
+    problem = wbiz_media.upload_problem(upload.mimetype, size)
+    if problem is not None:
+        return invalid({"file": problem})
     mid = f"med_{account.new_id()}"
     _table(account, "media")[mid] = {
         "id": mid, "mediaId": mid, "filename": upload.filename,

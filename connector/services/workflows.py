@@ -7,7 +7,8 @@ import hashlib
 import json
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
@@ -15,15 +16,26 @@ from typing import Any
 
 from jsonschema import Draft202012Validator
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 
 from connector.catalog import FORMAT_CHECKER, schema_registry
 from connector.catalog_rules import describe_all
 from connector.engine.workflow import check_definition, plan
-from connector.errors import Conflict, NotFound, ValidationFailed
+from connector.errors import Conflict, NotFound, Unauthenticated, ValidationFailed
+from connector.forms.verify import verify
 from connector.ids import new_id, new_token
 from connector.queueing import QUEUE_ACTIONS, queue
 from connector.runtime import Runtime
+from connector.services.intake import (
+    ADVANCE_JOB,
+    JOB_FAILURE_TTL_S,
+    JOB_RESULT_TTL_S,
+    JOB_TIMEOUT_S,
+    Pending,
+    Stored,
+    WorkflowChanged,
+    advance_job_data,
+    intake_for,
+)
 from connector.store.connections import get_connection
 from connector.store.models import Connection
 from connector.store.paging import newest_first
@@ -33,8 +45,6 @@ log = logging.getLogger(__name__)
 
 SCHEMA_FILE = "schemas/workflow.schema.json"
 SECRET_MASK = "********"
-ADVANCE_JOB = "connector.jobs.advance_workflow"
-JOB_TIMEOUT_S = 600
 
 
 @lru_cache(maxsize=4)
@@ -190,16 +200,14 @@ def _new_run(rt: Runtime, workflow: Workflow, event_id: str | None, trigger: Any
 def enqueue_advance(rt: Runtime, wf_run_id: str, job_id: str | None = None,
                     delay_s: float = 0.0) -> None:
     q = queue(rt, QUEUE_ACTIONS)
-    options: dict[str, Any] = {"job_id": job_id or wf_run_id, "job_timeout": JOB_TIMEOUT_S,
-                               "result_ttl": 60, "failure_ttl": 7 * 86400,
-                               "description": f"advance_workflow {wf_run_id}"}
     if delay_s > 0:
-        q.enqueue_in(timedelta(seconds=delay_s), ADVANCE_JOB, wf_run_id, **options)
+        q.enqueue_in(timedelta(seconds=delay_s), ADVANCE_JOB, wf_run_id,
+                     job_id=job_id or wf_run_id, job_timeout=JOB_TIMEOUT_S,
+                     result_ttl=JOB_RESULT_TTL_S, failure_ttl=JOB_FAILURE_TTL_S,
+                     description=f"advance_workflow {wf_run_id}")
         return
-    # One round trip: the hook answers only after this, so it is on every submission's path.
-    options["timeout"] = options.pop("job_timeout")
-    with rt.redis.pipeline() as pipe:
-        q.enqueue_call(ADVANCE_JOB, args=(wf_run_id,), pipeline=pipe, **options)
+    with rt.redis.pipeline() as pipe:  # one round trip
+        q.enqueue_many([advance_job_data(wf_run_id, job_id)], pipeline=pipe)
         pipe.execute()
 
 
@@ -213,63 +221,114 @@ def _enqueue_quietly(rt: Runtime, wf_run_id: str) -> None:
 
 def record_event(rt: Runtime, workflow: Workflow, *, source: str, dedupe_key: str,
                  body: bytes, content_type: str | None, trigger: Any,
-                 ) -> tuple[WorkflowEvent, WorkflowRun | None, bool]:
-    """Store the event (raw body encrypted) and its run in one commit, then enqueue the run.
+                 token_hash: str | None = None) -> Stored:
+    """Store the event (raw body encrypted) and its run in one commit and enqueue the run;
+    both are done when this returns (`intake.py` groups concurrent events). A duplicate (same
+    dedupe key) stores and starts nothing.
 
-    Returns (event, run, duplicate). A duplicate (same dedupe key) stores and starts nothing.
+    `token_hash`: the hook token the event came in on (`hook_for_token`); the write then
+    also checks that the workflow is still at `workflow.version` with that token.
+
+    Raises:
+        WorkflowChanged: (with `token_hash`) the workflow was edited or its hook rotated
+            since `workflow` was read; nothing was stored.
     """
     now = datetime.now(UTC)
-    event = WorkflowEvent(
-        id=new_id("wfe"), workflow_id=workflow.id, workspace_id=workflow.workspace_id,
-        source=source, dedupe_key=dedupe_key[:200], content_type=(content_type or "")[:200],
-        body_encrypted=rt.cipher.encrypt(body.decode("latin-1")), body_bytes=len(body),
-        received_at=now, expires_at=now + timedelta(seconds=rt.settings.workflow_retention_s),
-        duplicates=0, last_run_id=None)
-    run = _new_run(rt, workflow, event.id, trigger) if workflow.active else None
-    if run is not None:
-        event.last_run_id = run.id
-        run.created_at = run.updated_at = now
-    try:
-        with rt.db.session() as session:
-            session.add(event)
-            if run is not None:
-                session.add(run)
-    except IntegrityError:
-        with rt.db.session() as session:
-            existing = session.scalars(select(WorkflowEvent).where(
-                WorkflowEvent.workflow_id == workflow.id,
-                WorkflowEvent.dedupe_key == dedupe_key[:200])).one()
-            existing.duplicates += 1
-        return existing, None, True
-    if run is not None:
-        _enqueue_quietly(rt, run.id)
-    return event, run, False
+    event_id = new_id("wfe")
+    run_id = new_id("wfr") if workflow.active else None
+    event = {"id": event_id, "workflow_id": workflow.id, "workspace_id": workflow.workspace_id,
+             "source": source, "dedupe_key": dedupe_key[:200],
+             "content_type": (content_type or "")[:200],
+             "body_encrypted": rt.cipher.encrypt(body.decode("latin-1")),
+             "body_bytes": len(body), "duplicates": 0, "last_run_id": run_id,
+             "received_at": now,
+             "expires_at": now + timedelta(seconds=rt.settings.workflow_retention_s)}
+    run = None if run_id is None else {
+        "id": run_id, "workflow_id": workflow.id, "workspace_id": workflow.workspace_id,
+        "event_id": event_id, "status": "queued", "definition": workflow.definition,
+        "trigger_encrypted": rt.cipher.encrypt(json.dumps(trigger)), "step_index": 0,
+        "steps": [], "error": None, "created_at": now, "updated_at": now, "started_at": None,
+        "finished_at": None}
+    checked = token_hash is not None
+    return intake_for(rt).store(Pending(
+        workflow.id, event, run, version=workflow.version if checked else None,
+        token_hash=token_hash))
 
 
-_TOKEN_CACHE: dict[str, tuple[float, Workflow | None]] = {}
-TOKEN_CACHE_TTL_S = 2.0
-"""A hook URL's workflow is looked up at most this often per process (ingest stays one DB
-transaction); a rotated or edited workflow is seen by every process within this time."""
+@dataclass(frozen=True)
+class Hook:
+    """What a hook URL stands for: its workflow (detached), the plaintext verify secret."""
+
+    workflow: Workflow
+    secret: str | None = field(repr=False)
+    token_hash: str = field(repr=False)
 
 
-def workflow_for_token(rt: Runtime, token: str) -> Workflow | None:
+_HOOK_CACHE: dict[str, tuple[float, Hook | None]] = {}
+HOOK_CACHE_TTL_S = 60.0
+"""A hook URL's workflow is read from the database at most this often per process. Only a hint:
+the write of each submission checks the workflow's version and token (`intake.py`), and a
+changed workflow is read again at once, so a rotated URL stops working at once everywhere."""
+HOOK_CACHE_MAX = 10_000
+
+
+def hook_for_token(rt: Runtime, token: str, *, fresh: bool = False) -> Hook | None:
     digest = token_hash(token)
     now = time.monotonic()
-    cached = _TOKEN_CACHE.get(digest)
-    if cached is not None and now - cached[0] < TOKEN_CACHE_TTL_S:
+    cached = None if fresh else _HOOK_CACHE.get(digest)
+    if cached is not None and now - cached[0] < HOOK_CACHE_TTL_S:
         return cached[1]
     with rt.db.session() as session:
         workflow = session.scalars(select(Workflow).where(
             Workflow.hook_token_hash == digest)).one_or_none()
-    if len(_TOKEN_CACHE) > 10_000:
-        _TOKEN_CACHE.clear()
-    _TOKEN_CACHE[digest] = (now, workflow)
-    return workflow
+    hook = None if workflow is None else Hook(
+        workflow, rt.cipher.decrypt(workflow.secret_encrypted)
+        if workflow.secret_encrypted else None, digest)
+    if len(_HOOK_CACHE) >= HOOK_CACHE_MAX:
+        _HOOK_CACHE.clear()
+    _HOOK_CACHE[digest] = (now, hook)
+    return hook
+
+
+def receive_form(rt: Runtime, token: str, *, body: Callable[[], bytes],
+                 content_type: str | None, headers: Mapping[str, str],
+                 decode: Callable[[Workflow, str | None, bytes], Any]) -> Stored:
+    """A form hook's submission: the workflow of the URL's token, the signature check on the
+    raw `body()`, `decode` to the normalised form, then `record_event`.
+
+    The hook lookup is cached per process; the write checks the workflow again, and one
+    edited or rotated meanwhile is looked up again (changed twice in that instant: 409).
+
+    Raises:
+        NotFound: no workflow has this token.
+        Unauthenticated: the signature check failed.
+        BodyError: (from `decode`) the body can't be read as the product's submission.
+    """
+    for fresh in (False, True):
+        hook = hook_for_token(rt, token, fresh=fresh)
+        if hook is None:
+            raise NotFound("no workflow has this hook URL (was it rotated?)")
+        raw = body()  # after the lookup: an unknown URL is refused before the body is read
+        workflow = hook.workflow
+        verdict = verify(workflow.definition["trigger"].get("verify"), hook.secret, headers,
+                         raw, now=time.time())
+        if not verdict.ok:
+            raise Unauthenticated(verdict.reason)
+        form = decode(workflow, content_type, raw)
+        dedupe = f"sub:{form['submission_id']}" if form["submission_id"] else \
+            f"sha256:{hashlib.sha256(raw).hexdigest()}"
+        try:
+            return record_event(rt, workflow, source="form", dedupe_key=dedupe, body=raw,
+                                content_type=content_type, trigger=form,
+                                token_hash=hook.token_hash)
+        except WorkflowChanged:
+            continue
+    raise Conflict("the workflow changed while the submission was stored; send it again")
 
 
 def forget_tokens() -> None:
-    """Drop this process's token cache (after a rotation or an update here)."""
-    _TOKEN_CACHE.clear()
+    """Drop this process's hook cache (after a rotation or an update here)."""
+    _HOOK_CACHE.clear()
 
 
 def start_from_trigger_item(rt: Runtime, *, workspace_id: str, trigger_key: str,
@@ -296,11 +355,10 @@ def start_from_trigger_item(rt: Runtime, *, workspace_id: str, trigger_key: str,
     dedupe = f"item:{key}" if key else f"sha256:{hashlib.sha256(body).hexdigest()}"
     started = []
     for workflow in workflows:
-        _, run, duplicate = record_event(rt, workflow, source="trigger_item", dedupe_key=dedupe,
-                                         body=body, content_type="application/json",
-                                         trigger=dict(item))
-        if run is not None and not duplicate:
-            started.append(run.id)
+        stored = record_event(rt, workflow, source="trigger_item", dedupe_key=dedupe,
+                              body=body, content_type="application/json", trigger=dict(item))
+        if stored.run_id is not None and not stored.duplicate:
+            started.append(stored.run_id)
     return started
 
 
@@ -311,10 +369,10 @@ def start_scheduled(rt: Runtime, workflow_id: str, *, tick: int) -> str | None:
         return None
     trigger = {"scheduled_at": datetime.now(UTC).isoformat(),
                "data": workflow.definition["trigger"].get("data") or {}}
-    _, run, _ = record_event(rt, workflow, source="schedule", dedupe_key=f"tick:{tick}",
-                             body=json.dumps(trigger).encode(), content_type="application/json",
-                             trigger=trigger)
-    return run.id if run else None
+    stored = record_event(rt, workflow, source="schedule", dedupe_key=f"tick:{tick}",
+                          body=json.dumps(trigger).encode(), content_type="application/json",
+                          trigger=trigger)
+    return None if stored.duplicate else stored.run_id
 
 
 # -- runs, events, replay ---------------------------------------------------------------------

@@ -8,6 +8,7 @@ provider is a dialect, an emulator and an `Env`: the cases appear from the defin
 
 from __future__ import annotations
 
+import base64
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -123,6 +124,8 @@ INPUTS.update({
         "group_ids": [e.member()["group_id"]]},  # type: ignore[attr-defined]
     "get_media": lambda e: {"id": e.media()},  # type: ignore[attr-defined]
     "delete_media": lambda e: {"id": e.media()},  # type: ignore[attr-defined]
+    "upload_media": lambda e: {"base64": base64.b64encode(b"\x89PNG\r\n\x1a\n" + bytes(64))
+                               .decode(), "filename": "pic.png", "mime_type": "image/png"},
     # WBIZ's webhook subscriptions (creating one goes through platform-hook/subscribe)
     "list_webhooks": lambda e: {},
     "get_webhook": lambda e: {"id": e.webhook()},  # type: ignore[attr-defined]
