@@ -9,7 +9,7 @@ import requests
 
 from tests.conftest import make_connection, make_tenant
 from tests.support.tenant_api import make_contact
-from tests.support.worker import start_workers, stop_workers, wait_for_runs
+from tests.support.worker import start_workers, stop_workers, wait_for_runs, wait_for_workers
 
 
 @pytest.mark.parametrize(("count", "limit", "window_s"), [
@@ -27,14 +27,18 @@ def test_burst_of_sends_stays_under_the_limit(count: int, limit: int, window_s: 
     phone = make_contact(tenant)["phone"]
     connection = make_connection(client, workspace, tenant, rate_limit=limit,
                                  rate_window_s=window_s)
-    for n in range(count):
-        response = client.post(
-            f"/v1/connections/{connection['id']}/actions/send_template",
-            json={"phone": phone, "template_name": "welcome", "body_params": [f"#{n}", "Acme"]},
-            headers=workspace["headers"])
-        assert response.status_code == 202
+    # All workers up before the burst: a fast first worker would otherwise take every run of
+    # the 60/min case (all granted at once) before the others start.
     workers = start_workers(rt.settings, processes=3)
     try:
+        wait_for_workers(rt, 3)
+        for n in range(count):
+            response = client.post(
+                f"/v1/connections/{connection['id']}/actions/send_template",
+                json={"phone": phone, "template_name": "welcome",
+                      "body_params": [f"#{n}", "Acme"]},
+                headers=workspace["headers"])
+            assert response.status_code == 202
         runs = wait_for_runs(client, workspace, expected=count, wait_s=120)
     finally:
         stop_workers(workers)

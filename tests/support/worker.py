@@ -16,6 +16,7 @@ from rq.scheduler import RQScheduler
 from connector import jobs
 from connector.config import Settings
 from connector.queueing import QUEUES_BY_PRIORITY
+from connector.redis_keys import worker_heartbeat_key
 from connector.rq_worker import RunWorker
 from connector.runtime import Runtime
 
@@ -70,6 +71,15 @@ def start_workers(settings: Settings, processes: int = 2) -> subprocess.Popen[by
     return subprocess.Popen([sys.executable, "worker.py", "--processes", str(processes),
                              "--exit-with-parent"],
                             cwd=ROOT, env=settings_env(settings))
+
+
+def wait_for_workers(rt: Runtime, count: int, wait_s: float = 60.0) -> None:
+    """Until `count` worker processes beat (each sets its heartbeat key just before it works)."""
+    pattern = worker_heartbeat_key("*")
+    deadline = time.monotonic() + wait_s
+    while sum(1 for _ in rt.redis.scan_iter(match=pattern)) < count:
+        assert time.monotonic() < deadline, f"fewer than {count} workers started in {wait_s} s"
+        time.sleep(0.05)
 
 
 def stop_workers(proc: subprocess.Popen[bytes]) -> None:
