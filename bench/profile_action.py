@@ -3,7 +3,7 @@
     .venv/bin/python -m bench.profile_action [--actions 500] [--top 30]
 
 The sandbox runs in its own process (0 ms latency), so its CPU is not in the profile. The API
-part goes through Flask's test client (no gunicorn); the worker part is one `SimpleWorker` in
+part goes through Flask's test client (no gunicorn); the worker part is one `RunWorker` in
 burst mode, as `worker.py` runs it. Prints the top functions by cumulative and by own time and
 the CPU per action of each part (process_time; cProfile itself adds overhead, so compare with
 `bench.overhead` for absolute numbers).
@@ -15,16 +15,15 @@ import argparse
 import cProfile
 import io
 import pstats
-import time
 from typing import Any
 
 from rq import SimpleWorker
 
 from bench.common import Stack, write_result
+from bench.inprocess import drain, measure_phases
 from connector import jobs
 from connector.app import create_app
 from connector.config import Settings
-from connector.queueing import QUEUES_BY_PRIORITY
 from connector.rq_worker import RunWorker
 from connector.runtime import Runtime
 
@@ -117,35 +116,21 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                                      json={"phone": phone, "text": f"p {i}"})
                 assert answer.status_code == 202, answer.get_json()
 
-        def drain() -> None:
-            worker_class(list(QUEUES_BY_PRIORITY), connection=rt.redis).work(
-                burst=True, with_scheduler=False, logging_level="WARNING")
-
         post(20)
-        drain()
-        api_profile = cProfile.Profile(time.process_time)
-        worker_profile = cProfile.Profile(time.process_time)
-        t0 = time.process_time()
-        if not args.no_profile:
-            api_profile.enable()
-        post(args.actions)
-        api_profile.disable()
-        t1 = time.process_time()
-        if not args.no_profile:
-            worker_profile.enable()
-        drain()
-        worker_profile.disable()
-        t2 = time.process_time()
+        drain(rt, worker_class)
+        phases = measure_phases(lambda: post(args.actions), lambda: drain(rt, worker_class),
+                                profile=not args.no_profile)
         rt.close()
         app.extensions["wa_runtime"].close()
     finally:
         stack.close()
-    api_ms, worker_ms = (t1 - t0) / args.actions * 1000, (t2 - t1) / args.actions * 1000
+    api_ms = phases.submit_cpu_s / args.actions * 1000
+    worker_ms = phases.work_cpu_s / args.actions * 1000
     if not args.no_profile:
         print("==== API ====")
-        print(report(api_profile, args.top))
+        print(report(phases.submit, args.top))
         print("==== WORKER ====")
-        print(report(worker_profile, args.top))
+        print(report(phases.work, args.top))
     variant = [name for name, on in (("legacy store", args.legacy_store),
                                      ("stock SimpleWorker", args.stock_worker),
                                      ("trust_env on", args.trust_env),

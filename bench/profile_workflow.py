@@ -4,7 +4,7 @@
 
 Same workflow as `bench.workflows` (upsert contact -> add to group -> send template, distinct
 phones). The sandbox runs in its own process (0 ms latency), so its CPU is not in the profile.
-The hook goes through Flask's test client (no gunicorn); the worker part is one `SimpleWorker`
+The hook goes through Flask's test client (no gunicorn); the worker part is one `RunWorker`
 in burst mode, as `worker.py` runs it. Prints the top functions and the CPU per submission
 (ingest) and per workflow run (worker); cProfile adds overhead, so compare runs with
 `--no-profile` for absolute numbers.
@@ -13,20 +13,17 @@ in burst mode, as `worker.py` runs it. Prints the top functions and the CPU per 
 from __future__ import annotations
 
 import argparse
-import cProfile
-import time
 from typing import Any
 
 import requests
-from rq import SimpleWorker
 
 from bench.common import Stack, write_result
+from bench.inprocess import drain, measure_phases
 from bench.profile_action import report
 from bench.workflows import HEADERS, _body, _definition
 from connector import jobs
 from connector.app import create_app
 from connector.config import Settings
-from connector.queueing import QUEUES_BY_PRIORITY
 from connector.runtime import Runtime
 
 
@@ -65,10 +62,6 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         rt = Runtime(settings)
         jobs.bind_runtime(rt)
 
-        def drain() -> None:
-            SimpleWorker(list(QUEUES_BY_PRIORITY), connection=rt.redis).work(
-                burst=True, with_scheduler=False, logging_level="WARNING")
-
         group_id = str(group["id"])
         answer = client.post("/v1/workflows", headers=workspace["headers"],
                              json=_definition(connection, group_id))
@@ -82,35 +75,25 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                 assert got.status_code == 200, got.get_json()
 
         post(10)
-        drain()
-        api_profile = cProfile.Profile(time.process_time)
-        worker_profile = cProfile.Profile(time.process_time)
-        t0 = time.process_time()
-        if not args.no_profile:
-            api_profile.enable()
-        post(args.runs)
-        api_profile.disable()
-        t1 = time.process_time()
-        if not args.no_profile:
-            worker_profile.enable()
-        drain()
-        worker_profile.disable()
-        t2 = time.process_time()
+        drain(rt)
+        phases = measure_phases(lambda: post(args.runs), lambda: drain(rt),
+                                profile=not args.no_profile)
         statuses = _statuses(rt)
         requests_made = stack.stats(tenant).get("requests")
         rt.close()
         app.extensions["wa_runtime"].close()
     finally:
         stack.close()
-    api_ms, worker_ms = (t1 - t0) / args.runs * 1000, (t2 - t1) / args.runs * 1000
+    api_ms = phases.submit_cpu_s / args.runs * 1000
+    worker_ms = phases.work_cpu_s / args.runs * 1000
     if args.dump and not args.no_profile:
-        api_profile.dump_stats(f"{args.dump}.ingest")
-        worker_profile.dump_stats(f"{args.dump}.worker")
+        phases.submit.dump_stats(f"{args.dump}.ingest")
+        phases.work.dump_stats(f"{args.dump}.worker")
     if not args.no_profile:
         print("==== INGEST (POST /hooks/in/{token}) ====")
-        print(report(api_profile, args.top))
+        print(report(phases.submit, args.top))
         print("==== WORKER (advance_workflow) ====")
-        print(report(worker_profile, args.top))
+        print(report(phases.work, args.top))
     label = "with cProfile" if not args.no_profile else "no profiler"
     print(f"in-process CPU ({label}): ingest {api_ms:.2f} ms per submission, worker "
           f"{worker_ms:.2f} ms per workflow run; statuses {statuses}; upstream requests "

@@ -114,12 +114,6 @@ def job_id_for(run_id: str, attempt: int) -> str:
     return run_id if attempt <= 1 else f"{run_id}-{attempt}"
 
 
-def claim(db: Database, run_id: str, worker_id: str) -> Run | None:
-    """queued -> running, atomically; None when someone else has it or it is not queued."""
-    claimed = claim_with_connection(db, run_id, worker_id)
-    return None if claimed is None else claimed[0]
-
-
 def claim_with_connection(db: Database, run_id: str,
                           worker_id: str) -> tuple[Run, Connection] | None:
     """`claim`, plus the run's connection read in the same transaction.
@@ -153,30 +147,17 @@ class AttemptResult:
 
 
 def settle(db: Database, run_id: str, attempt: int, result: AttemptResult) -> Run | None:
-    """Move a running attempt to its result; None if the attempt lost its claim (fenced)."""
+    """Move a running attempt to its result for a process that doesn't hold the claim (the
+    sweeper); None if the attempt lost its claim. The same fenced UPDATE as the worker's
+    `settle_claimed`: the fence on status and attempt makes the unlocked read safe."""
     with db.session() as session:
-        run = session.execute(
-            select(Run).where(Run.id == run_id).with_for_update()
-        ).scalar_one_or_none()
-        if run is None or run.status != RunStatus.RUNNING.value or run.attempt_count != attempt:
-            return None
-        check_transition(run.id, run.status, result.status)
-        run.attempts = [*run.attempts, result.attempt_record]
-        run.status = result.status.value
-        run.phase = None
-        if result.status is RunStatus.QUEUED:
-            run.next_attempt_at = result.next_attempt_at
-            run.job_id = job_id_for(run.id, attempt + 1)
-            if result.throttled:
-                # A throttled attempt isn't the run's fault: it doesn't spend a retry.
-                run.throttle_count += 1
-                run.attempt_count -= 1
-                run.job_id = f"{run.id}-t{run.throttle_count}"
-        else:
-            run.output = result.output
-            run.error = result.error
-            run.finished_at = utcnow()
-        return run
+        run = session.get(Run, run_id)
+    if run is None or run.status != RunStatus.RUNNING.value or run.attempt_count != attempt:
+        return None
+    if settle_claimed(db, run, result) is None:
+        return None
+    with db.session() as session:
+        return session.get(Run, run_id)
 
 
 class Settled(NamedTuple):
