@@ -3,7 +3,7 @@
     .venv/bin/python -m bench.run_all [--quick]
 
 `--quick` uses smaller counts (a smoke run, not the published numbers). Runs take about
-overhead 1-2 min, throughput 2 min, rate_limited 3 min, recovery 1.5 min.
+overhead 3 min, throughput 2 min, rate_limited 3 min, recovery 1.5 min.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     started = time.monotonic()
     if args.quick:
-        overhead.main(["--actions", "300"])
+        overhead.main(["--actions", "300", "--rounds", "1"])
         throughput.main(["--workers", "8", "--actions", "400"])
         rate_limited.main(["--cases", "20/1", "--windows", "5"])
         recovery.main(["--trials", "1"])

@@ -37,13 +37,13 @@ def worker_id() -> str:
     return f"{socket.gethostname()}-{os.getpid()}"
 
 
-def execute_run(run_id: str) -> str | None:
+def execute_run(run_id: str, notify: bool = False) -> str | None:
     rt = current_runtime()
-    decision = Runner(rt, worker_id()).execute(run_id)
+    decision = Runner(rt, worker_id()).execute(run_id, notify=notify)
     if decision is None:
         return None
     if decision.status is RunStatus.QUEUED and decision.job_id:
-        enqueue_run(rt, run_id, decision.job_id, decision.queue, decision.delay_s)
+        enqueue_run(rt, run_id, decision.job_id, decision.queue, decision.delay_s, notify=notify)
     return decision.status.value
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 from rq import Queue
 from rq.exceptions import NoSuchJobError
@@ -26,15 +27,26 @@ def queue(rt: Runtime, name: str) -> Queue:
 
 
 def enqueue_run(rt: Runtime, run_id: str, job_id: str, queue_name: str = QUEUE_ACTIONS,
-                delay_s: float = 0.0) -> None:
-    """Enqueue `jobs.execute_run(run_id)`; the job id is the run id (plus an attempt suffix)."""
+                delay_s: float = 0.0, *, notify: bool = False) -> None:
+    """Enqueue `jobs.execute_run(run_id)`; the job id is the run id (plus an attempt suffix).
+    `notify`: a `Prefer: wait` request waits for this run, so its end is signalled in Redis."""
     q = queue(rt, queue_name)
     options = {"job_id": job_id, "job_timeout": JOB_TIMEOUT_S, "result_ttl": RESULT_TTL_S,
                "failure_ttl": FAILURE_TTL_S, "description": f"execute_run {run_id}"}
+    args = (run_id, True) if notify else (run_id,)
     if delay_s > 0:
-        q.enqueue_in(timedelta(seconds=delay_s), "connector.jobs.execute_run", run_id, **options)
+        q.enqueue_in(timedelta(seconds=delay_s), "connector.jobs.execute_run", *args, **options)
     else:
-        q.enqueue("connector.jobs.execute_run", run_id, **options)
+        _enqueue_now(rt, q, "connector.jobs.execute_run", *args, **options)
+
+
+def _enqueue_now(rt: Runtime, q: Queue, func: str, *args: Any, **options: Any) -> None:
+    """`q.enqueue` in one Redis round trip: on its own RQ sends two transactions (the queue's
+    name into the set of queues, then the job and its id on the queue); given a pipeline it
+    adds both to it. Our jobs have no dependencies, so nothing in it needs a WATCH."""
+    with rt.redis.pipeline() as pipe:
+        q.enqueue(func, *args, pipeline=pipe, **options)
+        pipe.execute()
 
 
 def job_exists(rt: Runtime, job_id: str) -> bool:
@@ -55,7 +67,7 @@ def enqueue_delivery(rt: Runtime, delivery_id: str, job_id: str, delay_s: float 
         q.enqueue_in(timedelta(seconds=delay_s), "connector.jobs.deliver_hook", delivery_id,
                      **options)
     else:
-        q.enqueue("connector.jobs.deliver_hook", delivery_id, **options)
+        _enqueue_now(rt, q, "connector.jobs.deliver_hook", delivery_id, **options)
 
 
 def enqueue_sync_run(rt: Runtime, run_id: str) -> None:

@@ -50,11 +50,6 @@ def run_done_key(run_id: str) -> str:
     return f"{PREFIX}run:{run_id}:done"
 
 
-def run_waiting_key(run_id: str) -> str:
-    """Set while a `Prefer: wait` request waits for the run: only then does a worker signal."""
-    return f"{PREFIX}run:{run_id}:waiting"
-
-
 def worker_heartbeat_key(worker_id: str) -> str:
     return f"{PREFIX}worker:{worker_id}"
 

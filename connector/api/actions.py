@@ -21,8 +21,8 @@ require_workspace_key(bp)
 def call_action(connection_id: str, key: str) -> Response:
     rt = runtime()
     data = json_body()
-    run = submit_action(rt, workspace_id(), connection_id, key, data)
     wait_s = prefer_wait_s(rt.settings.run_wait_max_s)
+    run = submit_action(rt, workspace_id(), connection_id, key, data, notify=bool(wait_s))
     if wait_s:
         run = wait_for(rt, run.id, wait_s)
     finished = RunStatus(run.status).is_terminal

@@ -19,7 +19,7 @@ from connector.engine.context import call_context
 from connector.engine.governor import GovernorWait
 from connector.engine.outcome import Outcome, OutcomeKind
 from connector.providers.base import CallContext
-from connector.redis_keys import RUN_DONE_TTL_S, run_done_key, run_waiting_key
+from connector.redis_keys import RUN_DONE_TTL_S, run_done_key
 from connector.runtime import Runtime
 from connector.store import runs
 from connector.store.connections import drop_ability, mark_needs_token
@@ -55,7 +55,8 @@ class Runner:
         self.rt, self.worker_id = runtime, worker_id
         self.rng = rng or random.Random()
 
-    def execute(self, run_id: str) -> Decision | None:
+    def execute(self, run_id: str, *, notify: bool = False) -> Decision | None:
+        """One attempt of `run_id`; `notify`: a `Prefer: wait` request waits for its end."""
         claimed = runs.claim_with_connection(self.rt.db, run_id, self.worker_id)
         if claimed is None:
             log.info("run.skip", extra={"run_id": run_id, "reason": "not queued"})
@@ -73,7 +74,7 @@ class Runner:
             "outcome": outcome.to_dict(),
             "exchanges": [e.record(secrets=(token,)) for e in ctx.exchanges],
         }
-        return self._settle(run, connection, outcome, record)
+        return self._settle(run, connection, outcome, record, notify=notify)
 
     def _context(self, run: Run, connection: Connection, token: str) -> CallContext:
         definition = self.rt.catalog.actions[run.action_key]
@@ -111,7 +112,7 @@ class Runner:
         return outcome
 
     def _settle(self, run: Run, connection: Connection, outcome: Outcome,
-                record: dict[str, Any]) -> Decision | None:
+                record: dict[str, Any], *, notify: bool) -> Decision | None:
         settings = self.rt.settings
         kind = outcome.kind
         throttled = kind is OutcomeKind.THROTTLED
@@ -145,19 +146,17 @@ class Runner:
             return None
         log.info("run.status", extra={"run_id": run.id, "status": status.value,
                                       "outcome": kind.value, "attempt": run.attempt_count})
-        if status.is_terminal:
+        if status.is_terminal and notify:
             signal_done(self.rt, run.id, status)
         return Decision(run.id, status, job_id=settled.job_id, delay_s=delay, queue=settled.queue)
 
 
 def signal_done(rt: Runtime, run_id: str, status: RunStatus) -> None:
-    """Wake a `Prefer: wait` request blocked on this run, if one waits (one EXISTS otherwise).
+    """Wake the `Prefer: wait` request blocked on this run (its job says one waits).
 
-    The waiter sets its key before it reads the run's status, and this runs after the status
-    was committed, so either the waiter reads the final status or this sees the key.
+    This runs after the status was committed and the signal stays for `RUN_DONE_TTL_S`, so
+    the waiter either reads the final status or finds the signal, whenever it starts waiting.
     """
-    if not rt.redis.exists(run_waiting_key(run_id)):
-        return
     key = run_done_key(run_id)
     pipe = rt.redis.pipeline()
     pipe.rpush(key, status.value)

@@ -409,7 +409,7 @@ def op_send_text(api: _Api, params: _In, data: _In) -> Outcome:
 
 
 def op_send_media(api: _Api, params: _In, data: _In) -> Outcome:
-    errors = ct.check_media_url(data.get("media_url"), data.get("media_type"))
+    errors = ct.check_send_media(data)
     if errors:
         raise _Stop(invalid(f"media can't be sent: {errors[0].message}", *errors))
     e164 = _phone(data.get("phone"), api.ctx)

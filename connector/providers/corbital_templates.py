@@ -61,6 +61,16 @@ def check_media_url(url: Any, media_type: Any, pointer: str = "/media_url") -> l
                                 f"{', '.join(allowed)}")]
 
 
+def check_send_media(data: Mapping[str, Any]) -> list[FieldError]:
+    """Problems with a `send_media` input for Corbital, which sends media by link only."""
+    if data.get("media_id"):
+        # A media id names a file uploaded ahead to a Cloud API provider (WBIZ upload_media);
+        # Corbital keeps no uploads: the file goes with the message itself (§1.7).
+        return [FieldError("/media_id", "a Corbital tenant keeps no uploaded media, so it "
+                                        "can't send a media id; give media_url, a public link")]
+    return check_media_url(data.get("media_url"), data.get("media_type"))
+
+
 TemplateLoader = Callable[[bool], tuple[Sequence[Mapping[str, Any]], bool]]
 """`load(fresh)` -> (templates, came from the cache); `fresh=True` bypasses the cache."""
 

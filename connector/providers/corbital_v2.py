@@ -194,7 +194,7 @@ def op_send_text(api: _Api, params: In, data: In) -> Outcome:
 
 
 def op_send_media(api: _Api, params: In, data: In) -> Outcome:
-    errors = ct.check_media_url(data.get("media_url"), data.get("media_type"))
+    errors = ct.check_send_media(data)
     if errors:
         raise Stop(invalid(f"media can't be sent: {errors[0].message}", *errors))
     payload = {"media_type": data["media_type"], "media_url": data["media_url"]}

@@ -7,6 +7,7 @@ reached the upstream (`sent`), which is what decides between a retry and `in_dou
 from __future__ import annotations
 
 import http.client
+import http.cookiejar
 import json
 import time
 import urllib.request
@@ -158,6 +159,9 @@ class HttpClient:
             # variable there is nothing to find; with one, keep requests' own handling (it also
             # honours NO_PROXY per host).
             session.trust_env = bool(urllib.request.getproxies_environment())
+        # Calls carry their own headers and nothing else: no cookie is ever kept, so a Laravel
+        # session cookie one tenant sets never rides along to another tenant on the same host.
+        session.cookies.set_policy(_NO_COOKIES)
         self._session = session
         self._timeout_s = (connect_timeout_s, read_timeout_s)
         self._max_body_bytes = max_body_bytes
@@ -181,10 +185,8 @@ class HttpClient:
         started = time.monotonic()
         base = _Attempt(method.upper(), url, request_headers, json)
         try:
-            prepared = self._session.prepare_request(
-                requests.Request(method.upper(), url, headers=request_headers, json=json,
-                                 params=dict(params) if params else None)
-            )
+            prepared = _prepare(method.upper(), url, headers=request_headers, json=json,
+                                params=dict(params) if params else None)
         except (requests.RequestException, ValueError) as exc:
             return base.failed("other", sent=False, started=started, detail=exc)
         base = _Attempt(method.upper(), prepared.url or url, request_headers, json)
@@ -255,10 +257,8 @@ class HttpClient:
         base = _Attempt(method.upper(), url, request_headers, recorded)
         parts = [(p.field_name, (p.filename, p.content, p.content_type)) for p in files]
         try:
-            prepared = self._session.prepare_request(
-                requests.Request(method.upper(), url, headers=request_headers, files=parts,
-                                 data=fields)
-            )
+            prepared = _prepare(method.upper(), url, headers=request_headers, files=parts,
+                                data=fields)
         except (requests.RequestException, ValueError) as exc:
             return base.failed("other", sent=False, started=started, detail=exc)
         exchange, _ = self._exchange(prepared, replace(base, url=prepared.url or url), started)
@@ -281,8 +281,7 @@ class HttpClient:
             started = time.monotonic()
             base = _Attempt("GET", url, request_headers, None)
             try:
-                prepared = self._session.prepare_request(
-                    requests.Request("GET", url, headers=request_headers))
+                prepared = _prepare("GET", url, headers=request_headers)
             except (requests.RequestException, ValueError) as exc:
                 exchanges.append(base.failed("other", sent=False, started=started, detail=exc))
                 break
@@ -357,6 +356,23 @@ class HttpClient:
                 return b"", True
             chunks.append(chunk)
         return b"".join(chunks), False
+
+
+def _prepare(method: str, url: str, **parts: Any) -> requests.PreparedRequest:
+    """The request exactly as given: unlike `Session.prepare_request`, nothing of the session
+    (headers, auth, cookies, .netrc) is merged in; that merge cost ~0.1 ms a call and we set
+    none of it."""
+    prepared = requests.PreparedRequest()
+    prepared.prepare(method=method, url=url, **parts)
+    return prepared
+
+
+class _RefuseCookies(http.cookiejar.DefaultCookiePolicy):
+    def set_ok(self, cookie: http.cookiejar.Cookie, request: Any) -> bool:
+        return False
+
+
+_NO_COOKIES = _RefuseCookies()
 
 
 @dataclass(frozen=True)

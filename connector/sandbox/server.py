@@ -20,6 +20,7 @@ from werkzeug.wsgi import LimitedStream
 
 from connector.sandbox.app import create_app
 from connector.sandbox.state import EXTENSION_KEY, Store
+from connector.sandbox.transport import RECEIVED_AT_KEY
 
 READY_TIMEOUT_S = 5.0
 READY_POLL_S = 0.01
@@ -61,6 +62,7 @@ class _Handler(WSGIRequestHandler):
 
     def make_environ(self) -> Any:
         environ = super().make_environ()
+        environ[RECEIVED_AT_KEY] = time.time()
         chunked = environ.get("wsgi.input_terminated")  # werkzeug: Transfer-Encoding chunked
         length = environ.get("CONTENT_LENGTH") or "0"
         if not chunked and length.isdigit():

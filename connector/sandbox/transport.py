@@ -1,8 +1,10 @@
 """What happens to a tenant request on the wire: emulated latency, injected faults, the request log.
 
 Faults are decided once per request, before routing reaches the v1 middleware, like a proxy in
-front of the upstream: `latency` sleeps, `status`/`drop`/`empty_200` answer instead of the app
-(nothing happened), the `*_after_effect` kinds let the app run and then lose or spoil the answer.
+front of the upstream: a `latency` fault sleeps before the request has any effect,
+`status`/`drop`/`empty_200` answer instead of the app (nothing happened), the `*_after_effect`
+kinds let the app run and then lose or spoil the answer. The configured `latency_ms` pads every
+answer to that service time.
 Every sleep here happens without the store lock, so slow requests never serialise the others.
 """
 
@@ -24,6 +26,8 @@ from connector.sandbox.state import current_store
 from connector.sandbox.timestamps import iso_precise
 
 ACTION_KEY = "corbital_sandbox.wire"
+RECEIVED_AT_KEY = "corbital_sandbox.received_at"
+"""Set by the socket server (`server.py`) when a request's head was read (epoch seconds)."""
 TENANT_PREFIX = "/api/"
 
 
@@ -113,12 +117,15 @@ def _before() -> Response | None:
         store.inflight[id(g.entry)] = {"tenant": tenant, "method": request.method,
                                        "path": request.path}
         plan = store.faults.take(tenant, request.method, request.path)
-        delay_s = store.latency_ms / 1000 + plan.delay_s
+        latency_s = store.latency_ms / 1000
     g.plan = plan
+    delay_s = plan.delay_s
+    g.answer_due = request.environ.get(RECEIVED_AT_KEY, started) + latency_s + delay_s
     g.entry["faults"] = list(plan.kinds)
     g.entry["fault"] = "latency" if plan.delay_s else None
     if delay_s:
-        # Emulated upstream latency: sleeping here, lock released, is the point of the fault.
+        # A latency fault holds the request before it has any effect; sleeping here, lock
+        # released, is the point of the fault.
         time.sleep(delay_s)
     fault = plan.before
     if fault is None:
@@ -135,6 +142,12 @@ def _after(response: Response) -> Response:
     entry = g.pop("entry", None)
     if entry is None:
         return response
+    # The emulated latency is the tenant's service time as its client sees it: the answer
+    # leaves `latency_ms` after the request was read, whatever the emulator itself spent (on a
+    # 2-core box its own ~1-5 ms of CPU would otherwise come on top of every call).
+    pad_s = g.pop("answer_due", 0.0) - time.time()
+    if pad_s > 0:
+        time.sleep(pad_s)
     with current_store().lock:
         current_store().inflight.pop(id(entry), None)
     plan: Plan = g.get("plan") or Plan()

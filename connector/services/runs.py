@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import math
 import time
 from typing import Any
 
@@ -12,7 +11,7 @@ import redis
 from connector.catalog import validate_input
 from connector.errors import AbilityMissing, Conflict, NotFound, UnsupportedAction, ValidationFailed
 from connector.queueing import QUEUE_ACTIONS, enqueue_run
-from connector.redis_keys import RUN_DONE_TTL_S, run_done_key, run_waiting_key
+from connector.redis_keys import run_done_key
 from connector.runtime import Runtime
 from connector.store import runs
 from connector.store.models import Run
@@ -26,8 +25,9 @@ BLPOP_SLICE_S = 4.0
 
 def submit_action(rt: Runtime, workspace_id: str, connection_id: str, action_key: str,
                   data: dict[str, Any], *, queue: str = QUEUE_ACTIONS,
-                  replay_of: str | None = None) -> Run:
-    """Validate, store the run (committed: durable before we answer), then enqueue it."""
+                  replay_of: str | None = None, notify: bool = False) -> Run:
+    """Validate, store the run (committed: durable before we answer), then enqueue it.
+    `notify`: the caller will `wait_for` the run, so its worker signals the end."""
     definition = rt.catalog.actions.get(action_key)
     if definition is None:
         raise NotFound(f"no action {action_key!r}; GET /v1/catalog/actions lists them")
@@ -56,7 +56,7 @@ def submit_action(rt: Runtime, workspace_id: str, connection_id: str, action_key
                            action_key=action_key, data=data, queue=queue, replay_of=replay_of)
         runs.insert_run(conn, run)
     try:
-        enqueue_run(rt, run.id, run.job_id or run.id, queue)
+        enqueue_run(rt, run.id, run.job_id or run.id, queue, notify=notify)
     except redis.RedisError:
         # The run is committed, so nothing is lost: the outbox sweep enqueues it later.
         log.warning("run.enqueue_deferred", extra={"run_id": run.id})
@@ -64,11 +64,11 @@ def submit_action(rt: Runtime, workspace_id: str, connection_id: str, action_key
 
 
 def wait_for(rt: Runtime, run_id: str, wait_s: float) -> Run:
-    """Block up to `wait_s` for the run to finish (woken by the worker), then read it."""
+    """Block up to `wait_s` for the run to finish (woken by its worker: the run was submitted
+    with `notify`), then read it. A run requeued by the sweeper lost that flag: the wait then
+    runs its full length and answers the run as it stands."""
     if wait_s > 0:
         key = run_done_key(run_id)
-        # Before the status read: a worker finishing after the read sees it and signals.
-        rt.redis.set(run_waiting_key(run_id), "1", ex=math.ceil(wait_s) + RUN_DONE_TTL_S)
         if not _is_terminal(rt, run_id):
             deadline = time.monotonic() + wait_s
             while (remaining := deadline - time.monotonic()) > 0:

@@ -65,7 +65,9 @@ def _make_engine(url: str) -> Engine:
 
         @event.listens_for(engine, "begin")
         def _sqlite_begin(conn):  # type: ignore[no-untyped-def]
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            # Straight on the driver's connection: sent for every transaction, and
+            # `exec_driver_sql` adds ~15 µs of CPU each time (execution context, events).
+            conn.connection.driver_connection.execute("BEGIN IMMEDIATE")
 
         return engine
     if url.startswith("postgresql://"):

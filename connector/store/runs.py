@@ -34,9 +34,17 @@ _CLAIM = (
     .values(status=RunStatus.RUNNING.value, worker_id=bindparam("worker_id"), phase="preparing",
             started_at=bindparam("now"), attempt_count=RUNS.c.attempt_count + 1,
             next_attempt_at=None)
-    .returning(*RUNS.c)
+    .returning(*RUNS.c, select(CONNECTIONS.c.updated_at)
+               .where(CONNECTIONS.c.id == RUNS.c.connection_id)
+               .scalar_subquery().label("connection_updated_at"))
 )
 _CONNECTION = select(CONNECTIONS).where(CONNECTIONS.c.id == bindparam("connection_id"))
+_RUN_COLUMNS = tuple(RUNS.c.keys())
+CONNECTION_CACHE_SIZE = 512
+# Connection rows this process read last, by (database URL, id): a claim reuses one while the
+# row's `updated_at` (returned by the claim itself) is unchanged; every write to a connection
+# row moves it (`onupdate`). Instances here are detached and never modified.
+_connections: dict[tuple[str, str], Connection] = {}
 _MARK_WRITING = (
     update(RUNS)
     .where(RUNS.c.id == bindparam("run_id"), RUNS.c.status == RunStatus.RUNNING.value,
@@ -116,18 +124,28 @@ def job_id_for(run_id: str, attempt: int) -> str:
 
 def claim_with_connection(db: Database, run_id: str,
                           worker_id: str) -> tuple[Run, Connection] | None:
-    """`claim`, plus the run's connection read in the same transaction.
+    """Claim a queued run (queued -> running, attempt + 1) and get its connection.
 
-    One UPDATE ... RETURNING (SQLite >= 3.35, PostgreSQL) and the connection's row, in one
-    transaction. The rows come back as detached model instances (nothing lazy to load).
+    One UPDATE ... RETURNING (SQLite >= 3.35, PostgreSQL) that also returns the connection's
+    `updated_at`; the connection's row is read in the same transaction only when this process
+    holds no copy of that version. The rows come back as detached model instances.
     """
     with db.engine.begin() as conn:
         row = conn.execute(_CLAIM, {"run_id": run_id, "worker_id": worker_id,
                                     "now": utcnow()}).one_or_none()
         if row is None:
             return None
-        connection_row = conn.execute(_CONNECTION, {"connection_id": row.connection_id}).one()
-    return Run(**row._mapping), Connection(**connection_row._mapping)
+        key = (db.url, row.connection_id)
+        connection = _connections.get(key)
+        if connection is None or connection.updated_at != row.connection_updated_at:
+            connection_row = conn.execute(_CONNECTION,
+                                          {"connection_id": row.connection_id}).one()
+            connection = Connection(**connection_row._mapping)
+            if len(_connections) >= CONNECTION_CACHE_SIZE:
+                _connections.clear()
+            _connections[key] = connection
+    values = row._mapping
+    return Run(**{name: values[name] for name in _RUN_COLUMNS}), connection
 
 
 def mark_writing(db: Database, run_id: str, attempt: int) -> None:

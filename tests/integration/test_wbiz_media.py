@@ -204,9 +204,9 @@ def test_a_key_without_media_write_is_stopped_by_the_preflight(
 
 def test_a_media_id_is_refused_where_media_goes_by_link(
         client: Any, rt: Any, sandbox: Any, workspace: dict[str, Any]) -> None:
-    """waapi and Corbital send by link: a media id fails before any send; on WBIZ an id that
-    names no upload comes back from the upstream pointing at media_id."""
-    cases = {WaapiEnv: "/media_id", CorbitalV1Env: "/media_url", WbizEnv: "/media_id"}
+    """waapi and Corbital send by link: a media id fails before any send, pointing at it; on
+    WBIZ an id that names no upload comes back from the upstream pointing at media_id."""
+    cases = {WaapiEnv: "/media_id", CorbitalV1Env: "/media_id", WbizEnv: "/media_id"}
     for env_class, pointer in cases.items():
         env = env_class(sandbox)
         connection = connect(client, workspace, env)
