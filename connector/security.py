@@ -10,6 +10,7 @@ import base64
 import functools
 import hashlib
 import hmac
+import json
 import os
 import re
 import secrets as _random
@@ -271,9 +272,37 @@ def redact(obj: Any, secrets: Iterable[str] = ()) -> Any:
 
     Walks dicts, lists and tuples: values under secret-like keys (`is_secret_key`) become
     ``[REDACTED]``, every occurrence of a string in `secrets` inside any string is replaced, and
-    ``Bearer <token>`` in free text loses its token.
+    ``Bearer <token>`` in free text loses its token. A dict or list with nothing to redact comes
+    back as it is, not copied: treat the result as read-only.
     """
-    return _redact_value(obj, _needles(secrets))
+    needles = _needles(secrets)
+    if isinstance(obj, dict | list) and _nothing_to_redact(obj, needles):
+        return obj
+    return _redact_value(obj, needles)
+
+
+_JSON_ESCAPED = re.compile(r'["\\\x00-\x1f]')
+
+
+def _nothing_to_redact(obj: Any, needles: tuple[str, ...]) -> bool:
+    """True when `obj` has provably nothing `_redact_value` would change: no secret, no secret
+    key name part and no "bearer" anywhere in its JSON text (keys and values alike).
+
+    A page of contacts is hundreds of strings; walking them in Python cost more than the
+    request that fetched them. One `json.dumps` (C) and a few substring searches decide for
+    the common case; anything unusual (a value JSON can't encode, a secret with characters JSON
+    escapes, any hit at all) takes the walk.
+    """
+    if any(_JSON_ESCAPED.search(needle) for needle in needles):
+        return False
+    try:
+        text = json.dumps(obj, ensure_ascii=False)
+    except (TypeError, ValueError):
+        return False
+    if any(needle in text for needle in needles):
+        return False
+    probe = text.lower().replace("-", "_")
+    return "bearer" not in probe and not any(part in probe for part in _SECRET_KEY_PARTS)
 
 
 def _needles(secrets: Iterable[str]) -> tuple[str, ...]:

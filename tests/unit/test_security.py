@@ -331,6 +331,31 @@ def test_redact_accepts_secrets_by_keyword_and_leaves_input_alone():
     assert body == {"a": ["tok_123"], "token": "t"}
 
 
+CONTACT_PAGE = {"data": [{"id": n, "firstname": "Ana", "lastname": "Lima", "phone": "+5511999",
+                          "email": f"a{n}@x.io", "groups": [1, 2], "custom": {"city": "Rio"}}
+                         for n in range(10)], "meta": {"current_page": 1, "total": 10}}
+
+
+@pytest.mark.parametrize("obj, secrets", [
+    (CONTACT_PAGE, ["3|sanctum"]),
+    ({**CONTACT_PAGE, "note": "sent with 3|sanctum"}, ["3|sanctum"]),
+    ({**CONTACT_PAGE, "note": 'has "quote'}, ['has "quote']),
+    ({"rows": [{"api-key": "k"}]}, ()),
+    ({"rows": ["Authorization: bearer abc"]}, ()),
+    ({"rows": [b"3|sanctum"]}, ["3|sanctum"]),
+    ({"tokenless": "but the key says token"}, ()),
+])
+def test_redact_shortcut_gives_what_the_walk_gives(obj, secrets):
+    from connector.security import _needles, _redact_value
+
+    assert redact(obj, secrets) == _redact_value(obj, _needles(secrets))
+
+
+def test_redact_hands_back_a_body_with_nothing_to_redact_as_it_is():
+    assert redact(CONTACT_PAGE, ["3|sanctum"]) is CONTACT_PAGE
+    assert redact({"note": "3|sanctum"}, ["3|sanctum"]) == {"note": REDACTED}
+
+
 URL_CASES = [
     pytest.param("https://user:pw@api.example.com/v1/x", "https://api.example.com/v1/x",
                  id="userinfo"),
