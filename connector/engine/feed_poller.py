@@ -57,6 +57,15 @@ def poll_feed(rt: Runtime, connection_id: str, trigger_key: str) -> PollResult:
     try:
         scan = _scan(rt, connection.provider, source, ctx, cursor)
     except (GovernorWait, PollFailed) as stop:
+        if isinstance(stop, PollFailed) and cursor.since and stop.outcome.http_status == 400:
+            # The feed no longer knows our cursor (expired, or the feed was reset): failing
+            # every poll from now on helps nobody. Start again from the feed's end; whatever
+            # happened since the last good poll is lost, and the poll says so.
+            return _commit(rt, connection, definition, version, FeedCursor().to_dict(),
+                           PollResult("baseline", requests=len(ctx.exchanges), message=(
+                               "the feed refused the saved cursor "
+                               f"({stop.outcome.message}); reading it again from its end, "
+                               "events since the last poll may be missing")))
         return _commit(rt, connection, definition, version, saved,
                        interrupted(rt, connection.id, len(ctx.exchanges), stop))
     requests = len(ctx.exchanges)

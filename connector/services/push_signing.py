@@ -26,6 +26,7 @@ from connector.errors import (
     ValidationFailed,
 )
 from connector.ids import new_token
+from connector.providers.base import CallContext, Provider
 from connector.push_verify import DEFAULT_SCHEME, verify_push
 from connector.runtime import Runtime
 from connector.services.connections import validation_errors
@@ -119,13 +120,18 @@ def check_push(rt: Runtime, token: str, headers: Mapping[str, str], raw: bytes, 
 
 SUBSCRIBE_FIELDS = frozenset({"events"})
 CREATE_OPERATION = "create_webhook"
+DELETE_OPERATION = "delete_webhook"
+WEBHOOK_ID_OPTION = "webhook_id"
+"""Kept in the signature's options by `subscribe_upstream`: the upstream webhook it created."""
 
 
 def subscribe_upstream(rt: Runtime, workspace_id: str, connection_id: str,
                        body: dict[str, Any]) -> dict[str, Any]:
     """Create a new platform webhook URL, subscribe the upstream's webhooks to it and keep the
     signing secret the upstream returns (encrypted; the default scheme): from then on only
-    signed pushes are accepted. The old URL keeps working until the upstream accepted."""
+    signed pushes are accepted. The old URL keeps working until the upstream accepted. The
+    webhook an earlier subscribe created is then deleted upstream, so events don't arrive
+    twice; the answer's `replaced` says whether that worked."""
     unknown = sorted(set(body) - SUBSCRIBE_FIELDS)
     if unknown:
         raise ValidationFailed(f"unknown field {unknown[0]!r}",
@@ -145,6 +151,9 @@ def subscribe_upstream(rt: Runtime, workspace_id: str, connection_id: str,
     data: dict[str, Any] = {"url": endpoint_url(rt, token)}
     if events:
         data["events"] = events
+    with rt.db.session() as session:
+        earlier = session.get(PushSignature, connection_id)
+        previous = earlier.options.get(WEBHOOK_ID_OPTION) if earlier is not None else None
     # No transaction is open during the upstream call (SQLite would hold its write lock).
     ctx = call_context(rt, connection, rt.cipher.decrypt(connection.token_encrypted))
     outcome = provider.execute(CREATE_OPERATION, {}, data, ctx)
@@ -154,9 +163,23 @@ def subscribe_upstream(rt: Runtime, workspace_id: str, connection_id: str,
     secret = str(webhook.pop("secret"))
     with rt.db.session() as session:
         store_endpoint(session, connection_id, token)
-        _store(session, rt, connection_id, DEFAULT_SCHEME, {}, secret)
-    return {"connection": connection_id, "url": data["url"], "token": token,
-            "webhook": webhook, "signed": True, "scheme": DEFAULT_SCHEME}
+        _store(session, rt, connection_id, DEFAULT_SCHEME,
+               {WEBHOOK_ID_OPTION: str(webhook["id"])} if webhook.get("id") else {}, secret)
+    answer = {"connection": connection_id, "url": data["url"], "token": token,
+              "webhook": webhook, "signed": True, "scheme": DEFAULT_SCHEME}
+    if previous and str(previous) != str(webhook.get("id")):
+        answer["replaced"] = _delete_upstream(provider, ctx, str(previous))
+    return answer
+
+
+def _delete_upstream(provider: Provider, ctx: CallContext, webhook_id: str) -> dict[str, Any]:
+    """Delete the webhook an earlier subscribe created; one already gone counts as deleted."""
+    outcome = provider.execute(DELETE_OPERATION, {}, {"id": webhook_id}, ctx)
+    if outcome.ok or outcome.http_status == 404:
+        return {"id": webhook_id, "deleted": True}
+    return {"id": webhook_id, "deleted": False,
+            "detail": f"{outcome.kind.value}: {outcome.message}; delete it with the "
+                      "delete_webhook action"}
 
 
 def _refused(outcome: Outcome) -> ApiError:

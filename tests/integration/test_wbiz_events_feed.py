@@ -167,3 +167,29 @@ def test_a_key_without_events_read_fails_the_poll_naming_the_scope(
                       headers=workspace["headers"]).get_json()
     assert view["providers"]["wbiz"]["poll"] == {"strategy": "cursor_feed",
                                                  "abilities": ["events:read"]}
+
+
+def test_a_cursor_the_feed_refuses_restarts_the_feed_from_its_end(
+        client: Any, rt: Runtime, sandbox: Any, workspace: dict[str, Any]) -> None:
+    from connector.store.trigger_models import TriggerState
+
+    env = WbizEnv(sandbox)
+    connection = connect(client, workspace, env)
+    contact = env.contact()
+    inbound(env, contact["phone"], "before")
+    assert poll(connection, INBOUND)["status"] == "baseline"
+    with rt.db.session() as session:
+        state = session.get(TriggerState, (connection["id"], INBOUND))
+        state.cursor = {"since": "not-a-cursor-of-this-feed", "baseline": False}
+
+    restarted = poll(connection, INBOUND)
+    assert restarted["status"] == "baseline", restarted
+    with rt.db.session() as session:
+        last = session.get(TriggerState, (connection["id"], INBOUND)).last_poll
+    assert "refused the saved cursor" in last["message"]
+
+    assert poll(connection, INBOUND)["status"] == "baseline"  # skips the history, to the end
+    inbound(env, contact["phone"], "after the restart")
+    assert poll(connection, INBOUND)["new_items"] == 1
+    assert [i["data"]["text"] for i in feed(client, workspace, connection["id"], INBOUND)] == [
+        "after the restart"]

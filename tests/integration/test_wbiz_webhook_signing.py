@@ -183,6 +183,26 @@ def test_subscribe_points_wbiz_at_a_new_platform_url_and_keeps_its_secret(
     assert unsigned.status_code == 401
 
 
+def test_subscribing_again_replaces_the_upstream_webhook_instead_of_adding_one(
+        public_app: Any, rt: Runtime, sandbox: Any, workspace: dict[str, Any]) -> None:
+    client = public_app.test_client()
+    env = WbizEnv(sandbox)
+    connection = connect(client, workspace, env)
+    url = f"/v1/connections/{connection['id']}/platform-hook/subscribe"
+    first = client.post(url, headers=workspace["headers"]).get_json()
+    assert "replaced" not in first
+    second = client.post(url, headers=workspace["headers"]).get_json()
+    assert second["replaced"] == {"id": first["webhook"]["id"], "deleted": True}
+    [upstream] = env.api("GET", "v1/webhooks")["data"]
+    assert upstream["id"] == second["webhook"]["id"] and upstream["url"] == second["url"]
+
+    # Deleted by hand meanwhile: the next subscribe still succeeds and says so.
+    env.api("DELETE", f"v1/webhooks/{second['webhook']['id']}")
+    third = client.post(url, headers=workspace["headers"]).get_json()
+    assert third["replaced"] == {"id": second["webhook"]["id"], "deleted": True}
+    assert [w["id"] for w in env.api("GET", "v1/webhooks")["data"]] == [third["webhook"]["id"]]
+
+
 def test_subscribe_is_refused_clearly_where_the_api_cannot_do_it(
         client: Any, rt: Runtime, sandbox: Any, workspace: dict[str, Any]) -> None:
     env = WbizEnv(sandbox, scopes=["contacts:read", "messages:send"])
