@@ -1,7 +1,8 @@
 """`RunWorker`: RQ's non-forking `SimpleWorker` without the per-job Redis chatter we don't use.
 
-A `SimpleWorker` makes about 12 Redis round trips per job (~90 µs of CPU each with redis-py
-here, BENCHMARKS.md §1); half of them are bookkeeping this app doesn't use:
+A `SimpleWorker` makes about 20 Redis round trips per job (~90 µs of CPU each with redis-py
+here, BENCHMARKS.md §1); this one makes 4 (dequeue, fetch, start, finish), because most of
+them are bookkeeping this app doesn't use:
 
 - a standalone worker heartbeat before each dequeue, after it and after the job, a state write
   (`idle`) that repeats the state already stored, and a suspension check before every dequeue.
@@ -22,7 +23,8 @@ here, BENCHMARKS.md §1); half of them are bookkeeping this app doesn't use:
   registry (what `rq info` and `queueing.job_exists` read), nothing more.
 
 What stays as RQ does it: dequeueing, the execution and started registries (RQ's abandoned-job
-handling reads them), job timeouts, results, failure handling.
+handling reads them), job timeouts, and everything about a job that raised (its result and the
+failed registry).
 """
 
 from __future__ import annotations
