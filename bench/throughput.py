@@ -2,8 +2,9 @@
 
     .venv/bin/python -m bench.throughput [--workers 4,8] [--actions 1500] [--latency-ms 50]
 
-Real processes: sandbox (own process, `latency_ms` 50), gunicorn `wsgi:app` (2 gthread workers
-x 8 threads), `worker.py --processes N`, a closed-loop load generator with 8 requests in flight.
+Real processes: sandbox (own process, `latency_ms` 50), gunicorn `wsgi:app` (`--api-workers`
+gthread processes, default 1, x 8 threads), `worker.py --processes N`, a closed-loop load
+generator with 8 requests in flight.
 Every action is `send_text` on a connection and tenant with no rate limit. End to end = from the
 first POST to the moment the last run is stored terminal. Steady = runs finished between the
 10th and the 90th percentile of `finished_at`, over that span. Ideal = N / latency (each
@@ -38,8 +39,8 @@ def bare_upstream_rate(stack: Stack, tenant: dict[str, Any], phone: str, concurr
     return total / (result.finished - result.started)
 
 
-def one(workers: int, actions: int, latency_ms: int) -> dict[str, Any]:
-    stack = Stack(workers=workers, api_workers=2, api_threads=8)
+def one(workers: int, actions: int, latency_ms: int, api_workers: int = 1) -> dict[str, Any]:
+    stack = Stack(workers=workers, api_workers=api_workers, api_threads=8)
     try:
         stack.up()
         tenant = stack.make_tenant(rate_limit_max=0)
@@ -77,7 +78,8 @@ def one(workers: int, actions: int, latency_ms: int) -> dict[str, Any]:
     end_to_end = actions / elapsed
     ideal = workers / (latency_ms / 1000)
     return {"workers": workers, "db": stack.db_kind, "actions": actions,
-            "latency_ms": latency_ms, "codes": result.codes, "run_statuses": statuses,
+            "latency_ms": latency_ms, "api_workers": api_workers, "codes": result.codes,
+            "run_statuses": statuses,
             "accept_s": result.finished - result.started, "elapsed_s": elapsed,
             "end_to_end_per_s": end_to_end, "steady_per_s": steady, "ideal_per_s": ideal,
             "bare_upstream_per_s": bare, "ratio_end_to_end": end_to_end / ideal,
@@ -92,9 +94,14 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--workers", default="4,8", help="comma-separated worker process counts")
     parser.add_argument("--actions", type=int, default=1500)
     parser.add_argument("--latency-ms", type=int, default=50)
+    parser.add_argument("--api-workers", type=int, default=1,
+                        help="gunicorn processes (8 threads each); one process batches the "
+                             "accepts of its threads into shared transactions and leaves a "
+                             "core to the workers")
     parser.add_argument("--tag", default="")
     args = parser.parse_args(argv)
-    results = [one(int(n), args.actions, args.latency_ms) for n in args.workers.split(",")]
+    results = [one(int(n), args.actions, args.latency_ms, args.api_workers)
+               for n in args.workers.split(",")]
     rows = []
     for r in results:
         cpu = r["cpu_ms_per_action"]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from rq import Queue
 from rq.exceptions import NoSuchJobError
@@ -20,30 +20,54 @@ QUEUES_BY_PRIORITY = (QUEUE_ACTIONS, QUEUE_HOOKS, QUEUE_SYNC, QUEUE_MAINTENANCE)
 JOB_TIMEOUT_S = 300
 RESULT_TTL_S = 60
 FAILURE_TTL_S = 7 * 86400
+EXECUTE_RUN = "connector.jobs.execute_run"
 
 
 def queue(rt: Runtime, name: str) -> Queue:
     return Queue(name, connection=rt.redis)
 
 
+class RunJob(NamedTuple):
+    """An `execute_run` job to enqueue now (`enqueue_runs`)."""
+
+    run_id: str
+    job_id: str
+    queue_name: str = QUEUE_ACTIONS
+    notify: bool = False
+
+
 def enqueue_run(rt: Runtime, run_id: str, job_id: str, queue_name: str = QUEUE_ACTIONS,
                 delay_s: float = 0.0, *, notify: bool = False) -> None:
     """Enqueue `jobs.execute_run(run_id)`; the job id is the run id (plus an attempt suffix).
     `notify`: a `Prefer: wait` request waits for this run, so its end is signalled in Redis."""
-    q = queue(rt, queue_name)
-    options = {"job_id": job_id, "job_timeout": JOB_TIMEOUT_S, "result_ttl": RESULT_TTL_S,
-               "failure_ttl": FAILURE_TTL_S, "description": f"execute_run {run_id}"}
-    args = (run_id, True) if notify else (run_id,)
     if delay_s > 0:
-        q.enqueue_in(timedelta(seconds=delay_s), "connector.jobs.execute_run", *args, **options)
+        q = queue(rt, queue_name)
+        args = (run_id, True) if notify else (run_id,)
+        q.enqueue_in(timedelta(seconds=delay_s), EXECUTE_RUN, *args, **_run_options(run_id, job_id))
     else:
-        _enqueue_now(rt, q, "connector.jobs.execute_run", *args, **options)
+        enqueue_runs(rt, [RunJob(run_id, job_id, queue_name, notify)])
+
+
+def enqueue_runs(rt: Runtime, jobs: list[RunJob]) -> None:
+    """`execute_run` jobs in one Redis round trip: on its own `q.enqueue` sends two
+    transactions (the queue's name into the set of queues, then the job and its id on the
+    queue); given a pipeline it adds both to it. Our jobs have no dependencies, so nothing in
+    it needs a WATCH."""
+    with rt.redis.pipeline() as pipe:
+        for job in jobs:
+            args = (job.run_id, True) if job.notify else (job.run_id,)
+            queue(rt, job.queue_name).enqueue(EXECUTE_RUN, *args, pipeline=pipe,
+                                              **_run_options(job.run_id, job.job_id))
+        pipe.execute()
+
+
+def _run_options(run_id: str, job_id: str) -> dict[str, Any]:
+    return {"job_id": job_id, "job_timeout": JOB_TIMEOUT_S, "result_ttl": RESULT_TTL_S,
+            "failure_ttl": FAILURE_TTL_S, "description": f"execute_run {run_id}"}
 
 
 def _enqueue_now(rt: Runtime, q: Queue, func: str, *args: Any, **options: Any) -> None:
-    """`q.enqueue` in one Redis round trip: on its own RQ sends two transactions (the queue's
-    name into the set of queues, then the job and its id on the queue); given a pipeline it
-    adds both to it. Our jobs have no dependencies, so nothing in it needs a WATCH."""
+    """`q.enqueue` in one Redis round trip (see `enqueue_runs`)."""
     with rt.redis.pipeline() as pipe:
         q.enqueue(func, *args, pipeline=pipe, **options)
         pipe.execute()

@@ -5,10 +5,7 @@ A forwarder job (`forward`) gives the inbox's runs their RQ jobs, many per pipel
 an RQ job costs the hook more than the rest of its Redis work (reliability.md §7.6,
 accept-then-batch). Runs lost with Redis are advanced by the workflow sweep (DB outbox).
 
-The first thread to find the writer free writes every event waiting at that moment, its own
-included; a thread that finds its event written by another returns that result. On SQLite this
-also keeps a process's threads from queueing on the database's write lock, where the driver's
-busy handler waits in sleeps of 1, 2, 5, 10 ... ms.
+The batching itself is `store.group_commit.GroupCommit`.
 
 The transaction re-reads each event's workflow: an event whose workflow was edited, or whose
 hook was rotated, since the caller read it is refused with `WorkflowChanged` (the caller looks
@@ -18,8 +15,6 @@ the workflow up again). So a cached hook lookup is only a hint; the transaction 
 from __future__ import annotations
 
 import logging
-import threading
-import weakref
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -35,6 +30,7 @@ from connector.redis_keys import (
     workflow_inbox_key,
 )
 from connector.runtime import Runtime
+from connector.store.group_commit import GroupCommit, writer_for
 from connector.store.workflow_models import Workflow, WorkflowEvent, WorkflowRun
 
 log = logging.getLogger(__name__)
@@ -88,9 +84,7 @@ class Intake:
 
     def __init__(self, rt: Runtime) -> None:
         self.rt = rt
-        self._guard = threading.Lock()  # protects `_pending`
-        self._writer = threading.Lock()  # one transaction at a time in this process
-        self._pending: list[Pending] = []
+        self._group: GroupCommit[Pending] = GroupCommit(self._write, MAX_BATCH)
 
     def store(self, item: Pending) -> Stored:
         """Commit `item` (with whatever else is waiting) and push its run to the inbox.
@@ -98,44 +92,24 @@ class Intake:
         Raises:
             WorkflowChanged: the workflow changed since the caller read it; nothing stored.
         """
-        with self._guard:
-            self._pending.append(item)
-        while not item.done:
-            with self._writer:
-                if item.done:
-                    break
-                with self._guard:
-                    batch, self._pending = self._pending[:MAX_BATCH], self._pending[MAX_BATCH:]
-                self._write(batch)
-        if isinstance(item.result, BaseException):
-            raise item.result
-        assert item.result is not None
-        return item.result
+        stored: Stored = self._group.submit(item)
+        return stored
 
     def _write(self, batch: list[Pending]) -> None:
         try:
-            try:
-                with self.rt.db.engine.begin() as conn:
-                    fresh = self._check(conn, batch)
-                    _insert(conn, fresh)
-            except IntegrityError:
-                # A duplicate (same dedupe key) in the batch: store one by one to find it.
-                fresh = [item for item in batch if not item.done]
-                for item in fresh:
-                    self._write_one(item)
-            self._enqueue([item for item in fresh if not item.done and item.run is not None])
+            with self.rt.db.engine.begin() as conn:
+                fresh = self._check(conn, batch)
+                _insert(conn, fresh)
+        except IntegrityError:
+            # A duplicate (same dedupe key) in the batch: store one by one to find it.
+            fresh = [item for item in batch if not item.done]
             for item in fresh:
-                if not item.done:
-                    run_id = item.run["id"] if item.run is not None else None
-                    item.result, item.done = Stored(item.event["id"], run_id, False), True
-        except BaseException as error:
-            for item in batch:
-                if not item.done:
-                    item.result, item.done = error, True
-        finally:
-            for item in batch:
-                if not item.done:  # unreachable; never leave a caller waiting
-                    item.result, item.done = RuntimeError("the event was not written"), True
+                self._write_one(item)
+        self._enqueue([item for item in fresh if not item.done and item.run is not None])
+        for item in fresh:
+            if not item.done:
+                run_id = item.run["id"] if item.run is not None else None
+                item.result, item.done = Stored(item.event["id"], run_id, False), True
 
     def _check(self, conn: Connection, batch: list[Pending]) -> list[Pending]:
         """The items whose workflow is as their caller saw it; the others get WorkflowChanged."""
@@ -232,13 +206,5 @@ def _insert(conn: Connection, items: list[Pending]) -> None:
         conn.execute(_INSERT_RUNS, runs)
 
 
-_intakes: weakref.WeakKeyDictionary[Runtime, Intake] = weakref.WeakKeyDictionary()
-_intakes_guard = threading.Lock()
-
-
 def intake_for(rt: Runtime) -> Intake:
-    with _intakes_guard:
-        intake = _intakes.get(rt)
-        if intake is None:
-            intake = _intakes[rt] = Intake(rt)
-        return intake
+    return writer_for(rt, Intake)

@@ -2,22 +2,19 @@
 
 from __future__ import annotations
 
-import logging
 import time
 from typing import Any
 
-import redis
-
 from connector.catalog import validate_input
-from connector.errors import AbilityMissing, Conflict, NotFound, UnsupportedAction, ValidationFailed
-from connector.queueing import QUEUE_ACTIONS, enqueue_run
+from connector.errors import Conflict, NotFound
+from connector.queueing import QUEUE_ACTIONS
 from connector.redis_keys import run_done_key
 from connector.runtime import Runtime
+from connector.services.accept import Acceptor, PendingRun
 from connector.store import runs
+from connector.store.group_commit import writer_for
 from connector.store.models import Run
 from connector.store.states import RunStatus
-
-log = logging.getLogger(__name__)
 
 BLPOP_SLICE_S = 4.0
 """Longest single BLPOP of `wait_for`: under the Redis client's socket read timeout."""
@@ -26,43 +23,18 @@ BLPOP_SLICE_S = 4.0
 def submit_action(rt: Runtime, workspace_id: str, connection_id: str, action_key: str,
                   data: dict[str, Any], *, queue: str = QUEUE_ACTIONS,
                   replay_of: str | None = None, notify: bool = False) -> Run:
-    """Validate, store the run (committed: durable before we answer), then enqueue it.
+    """Validate, store the run (committed: durable before we answer), then enqueue it; the
+    calls of one process at the same moment share the transaction (`services/accept.py`).
     `notify`: the caller will `wait_for` the run, so its worker signals the end."""
     definition = rt.catalog.actions.get(action_key)
     if definition is None:
         raise NotFound(f"no action {action_key!r}; GET /v1/catalog/actions lists them")
-    # The pure work first: on SQLite the transaction below holds the database's one write
-    # lock, which the workers' claims and settles wait for (BENCHMARKS.md §2).
+    # The pure work first: on SQLite the transaction holds the database's one write lock,
+    # which the workers' claims and settles wait for (BENCHMARKS.md §2).
     errors = validate_input(definition, data)
     run = runs.new_run(workspace_id=workspace_id, connection_id=connection_id,
                        action_key=action_key, data=data, queue=queue, replay_of=replay_of)
-    # Core, not the ORM: this is every action call's transaction (BENCHMARKS.md, overhead).
-    with rt.db.engine.begin() as conn:
-        connection = runs.run_target(conn, workspace_id, connection_id)
-        if connection is None:
-            raise NotFound(f"no connection {connection_id!r} in this workspace")
-        entry = definition.provider(connection.provider)
-        if entry is None:
-            raise UnsupportedAction(
-                f"action {action_key!r} is not available for provider {connection.provider!r}: "
-                + definition.unsupported_reason(connection.provider))
-        if errors:
-            raise ValidationFailed(f"the input of {action_key!r} is not valid",
-                                   errors=[{"pointer": p, "message": m} for p, m in errors])
-        missing = sorted(set(entry.abilities) - set(connection.abilities))
-        if missing:
-            raise AbilityMissing(
-                f"the connection's token lacks the ability {missing[0]!r} that {action_key!r} "
-                "needs; enable it for the token in the tenant's API settings, then POST "
-                f"/v1/connections/{connection_id}/test",
-                extra={"missing_abilities": missing})
-        runs.insert_run(conn, run)
-    try:
-        enqueue_run(rt, run.id, run.job_id or run.id, queue, notify=notify)
-    except redis.RedisError:
-        # The run is committed, so nothing is lost: the outbox sweep enqueues it later.
-        log.warning("run.enqueue_deferred", extra={"run_id": run.id})
-    return run
+    return writer_for(rt, Acceptor).accept(PendingRun(run, definition, errors, notify))
 
 
 def wait_for(rt: Runtime, run_id: str, wait_s: float) -> Run:

@@ -13,6 +13,8 @@ from pathlib import Path
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
+from connector.store.sqlite_writers import QueuedWriterConnection
+
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 
 
@@ -49,7 +51,8 @@ def _make_engine(url: str) -> Engine:
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000,
-                                                  "check_same_thread": False})
+                                                  "check_same_thread": False,
+                                                  "factory": QueuedWriterConnection})
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_conn, _record):  # type: ignore[no-untyped-def]
@@ -67,7 +70,8 @@ def _make_engine(url: str) -> Engine:
         def _sqlite_begin(conn):  # type: ignore[no-untyped-def]
             # Straight on the driver's connection: sent for every transaction, and
             # `exec_driver_sql` adds ~15 µs of CPU each time (execution context, events).
-            conn.connection.driver_connection.execute("BEGIN IMMEDIATE")
+            # The connection queues for the write lock first (sqlite_writers.py).
+            conn.connection.driver_connection.begin_immediate()
 
         return engine
     if url.startswith("postgresql://"):

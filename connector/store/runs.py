@@ -112,9 +112,11 @@ def run_target(conn: SqlConnection, workspace_id: str, connection_id: str) -> Ru
     return None if row is None else RunTarget(provider=row.provider, abilities=row.abilities)
 
 
-def insert_run(conn: SqlConnection, run: Run) -> None:
-    """Insert a `new_run` with Core: the API's accept path skips the ORM's unit of work."""
-    conn.execute(_INSERT_RUN, {column.key: getattr(run, column.key) for column in RUNS.c})
+def insert_runs(conn: SqlConnection, batch: list[Run]) -> None:
+    """Insert `new_run`s with Core: the API's accept path skips the ORM's unit of work."""
+    if batch:
+        conn.execute(_INSERT_RUN, [{key: getattr(run, key) for key in _RUN_COLUMNS}
+                                   for run in batch])
 
 
 def job_id_for(run_id: str, attempt: int) -> str:

@@ -1,0 +1,77 @@
+"""Accepting action calls (`services/accept.py`): calls that arrive together share one
+transaction and one Redis round trip, yet each is refused or accepted on its own, and every
+accepted run is committed and enqueued before its caller is answered."""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+from sqlalchemy import event, select
+
+from connector.services.accept import Acceptor
+from connector.store.group_commit import writer_for
+from connector.store.models import Run
+from tests.conftest import make_connection, make_tenant
+from tests.integration.test_actions import ALL_ABILITIES, call, finished_run
+from tests.support.tenant_api import make_contact, request_count
+
+WAIT_S = 20.0
+
+
+def test_concurrent_calls_share_a_transaction_and_each_gets_its_own_answer(
+        client: Any, rt: Any, sandbox: Any, workspace: dict[str, Any], tenant: dict[str, Any],
+        connection: dict[str, Any]) -> None:
+    phone = make_contact(tenant)["phone"]
+    lacking = make_connection(client, workspace, make_tenant(sandbox),
+                              abilities=[a for a in ALL_ABILITIES if a != "messages.send"])
+    calls = [(connection["id"], {"phone": phone, "text": f"hello {n}"}) for n in range(4)]
+    calls += [("con_missing", {"phone": phone, "text": "nowhere"}),
+              (lacking["id"], {"phone": phone, "text": "not allowed"}),
+              (connection["id"], {"phone": phone})]  # no text: invalid
+    answers: dict[int, Any] = {}
+    commits: list[float] = []
+    acceptor = writer_for(rt_of(client), Acceptor)
+    before = request_count(tenant)
+    threads = [threading.Thread(target=lambda n=n, c=c: answers.__setitem__(
+        n, call(client, workspace, c[0], "send_text", c[1]))) for n, c in enumerate(calls)]
+
+    def count_commit(_: Any) -> None:
+        commits.append(time.monotonic())
+
+    event.listen(acceptor.rt.db.engine, "commit", count_commit)
+    try:
+        with acceptor._group._writer:  # the calls pile up behind a write in progress
+            for thread in threads:
+                thread.start()
+            deadline = time.monotonic() + WAIT_S
+            while acceptor._group.waiting < len(calls):
+                assert time.monotonic() < deadline, "the calls did not arrive"
+                time.sleep(0.005)
+        for thread in threads:
+            thread.join(WAIT_S)
+    finally:
+        event.remove(acceptor.rt.db.engine, "commit", count_commit)
+    assert len(commits) == 1, "seven calls, one transaction"
+    codes = [answers[n].status_code for n in range(len(calls))]
+    assert codes == [202] * 4 + [404, 403, 422]
+    assert answers[5].get_json()["missing_abilities"] == ["messages.send"]
+    assert answers[6].get_json()["errors"][0]["pointer"] == "/text"
+    for n in (4, 5, 6):
+        assert answers[n].headers["Content-Type"] == "application/problem+json"
+    accepted = [answers[n].get_json()["id"] for n in range(4)]
+    with rt.db.session() as session:
+        stored = set(session.scalars(select(Run.id)))
+    assert stored == set(accepted), "only the accepted runs are stored"
+    queued = {j.decode() for j in rt.redis.lrange("rq:queue:actions", 0, -1)}
+    assert queued == set(accepted), "each accepted run has its job (job id = run id)"
+    assert request_count(tenant) == before  # nothing reached the tenant before a worker ran
+    for n in range(4):
+        run = finished_run(client, workspace, rt, answers[n])
+        assert run["status"] == "succeeded", run["error"]
+
+
+def rt_of(client: Any) -> Any:
+    """The runtime the app under test serves requests with (the acceptor is per runtime)."""
+    return client.application.extensions["wa_runtime"]
