@@ -168,13 +168,24 @@ def end_to_end(total: int, workers: int, load: Loader, contacts: int = 0) -> dic
                      for k, v in per_step.items()}
         cpu_ms = {name: round((cpu_after[name] - cpu_before[name]) * 1000 / total, 2)
                   for name in cpu_before}
+        upstream = stack.stats(tenant).get("requests")
         return {"db": stack.db_kind, "workers": workers, "runs": total, "statuses": statuses,
                 "contacts_seeded": contacts, "step_breakdown": breakdown,
                 "cpu_ms_per_run": cpu_ms,
                 "post_codes": posted.codes,
                 "runs_per_s": round(done / wall, 1),
                 "runs_per_s_steady": round(len(finished) / span, 1) if span else None,
-                "upstream_requests": stack.stats(tenant).get("requests")}
+                "upstream_requests": upstream,
+                "ceilings": ceilings(cpu_ms)}
+
+
+def ceilings(cpu_ms: dict[str, float]) -> dict[str, float]:
+    """Upper bounds from the CPU measured in the same run: the sandbox is one Python process
+    (one core at most, its GIL), and the whole box has two cores for everything."""
+    total = sum(cpu_ms.values())
+    return {"sandbox_alone_runs_per_s": round(1000 / cpu_ms["sandbox"], 1)
+            if cpu_ms["sandbox"] else 0.0,
+            "box_runs_per_s": round(2000 / total, 1) if total else 0.0}
 
 
 def main() -> None:
@@ -208,6 +219,10 @@ def main() -> None:
             ("db", "worker processes", "runs", "runs/s (wall)", "runs/s (steady)", "statuses"))
         print_table("CPU per workflow run (ms, whole run incl. ingest)", [
             tuple(e["cpu_ms_per_run"].values())], tuple(e["cpu_ms_per_run"]))
+        print_table("Ceilings from that CPU (runs/s)", [
+            (e["ceilings"]["sandbox_alone_runs_per_s"], e["ceilings"]["box_runs_per_s"],
+             e["upstream_requests"])],
+            ("sandbox alone (1 core)", "whole box (2 cores)", "upstream requests"))
         print_table("Per step (child action runs)", [
             (k, v["run_ms_avg"], v["upstream_http_ms_avg"]) for k, v in
             e["step_breakdown"].items()], ("action", "run ms (avg)", "upstream HTTP ms (avg)"))

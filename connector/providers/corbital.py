@@ -173,6 +173,8 @@ def op_update(api: _Api, params: _In, data: _In) -> Outcome:
 def op_delete(api: _Api, params: _In, data: _In) -> Outcome:
     resource = _resource(params, writable=True)
     record_id = _id(data, "id")
+    if resource == "groups":
+        api.ctx.cache.delete(_group_key(record_id))  # before: a failed delete only costs a read
     api.write("DELETE", f"{resource}/{record_id}")
     return success({"id": str(record_id), "deleted": True})
 
@@ -366,11 +368,27 @@ def _change_group(api: _Api, data: Mapping[str, Any], add: bool) -> Outcome:
         if (str(group_id) in groups) == add:
             return success(api.convert("contacts", current))  # nothing to change: no PUT
         if add:
-            # The upstream stores any integer here unchecked; make sure the group exists.
-            _record(_must_exist(api, f"groups/{group_id}", "/group_id"), "the group")
+            _check_group(api, group_id)
         ids = [int(g) for g in groups if g != str(group_id)] + ([group_id] if add else [])
         record = _put_contact(api, current, {"group_id": ids})
     return success(api.convert("contacts", _record(record, "the contact")))
+
+
+def _check_group(api: _Api, group_id: int) -> None:
+    """The upstream stores any integer in `group_id` unchecked (§1.5), so an add makes sure
+    the group exists. A group seen within `CACHE_TTL_S` is trusted without a read (one call
+    of a form workflow's five): the tenant refuses to delete a group any contact is in, and
+    our own delete forgets it; a group deleted empty in another tool within that minute is
+    the window this leaves."""
+    key = _group_key(group_id)
+    if api.ctx.cache.get(key):
+        return
+    _record(_must_exist(api, f"groups/{group_id}", "/group_id"), "the group")
+    api.ctx.cache.set(key, True, CACHE_TTL_S)
+
+
+def _group_key(group_id: int) -> str:
+    return f"group:{group_id}"
 
 
 def _must_exist(api: _Api, path: str, pointer: str) -> Any:

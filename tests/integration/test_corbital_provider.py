@@ -341,6 +341,25 @@ def test_group_membership(tenant: Tenant) -> None:
     assert put == {"firstname": "Ada", "lastname": "Lovelace", "phone": PHONE, "group_id": []}
 
 
+def test_a_group_seen_recently_is_not_read_again_until_we_delete_it(tenant: Tenant) -> None:
+    group = tenant.run("create", {"name": "VIP"}, "groups").output
+    first, second = tenant.contact(), tenant.contact(phone="+4915199999999", first_name="Bo")
+    for contact in (first, second):
+        added = tenant.run("add_contact_to_group", {"contact_id": contact["id"],
+                                                    "group_id": group["id"]})
+        assert added.ok, added
+    assert tenant.calls().count(f"GET groups/{group['id']}") == 1  # the second add trusted it
+    for contact in (first, second):
+        assert tenant.run("remove_contact_from_group", {"contact_id": contact["id"],
+                                                        "group_id": group["id"]}).ok
+    assert tenant.run("delete", {"id": group["id"]}, "groups").ok
+    again = tenant.run("add_contact_to_group", {"contact_id": first["id"],
+                                                "group_id": group["id"]})
+    assert again.kind is OutcomeKind.INVALID  # read again after our delete: gone
+    assert again.field_errors[0].pointer == "/group_id"
+    assert tenant.calls().count(f"GET groups/{group['id']}") == 2
+
+
 def test_adding_an_unknown_group_is_invalid(tenant: Tenant) -> None:
     contact = tenant.contact()
     outcome = tenant.run("add_contact_to_group", {"contact_id": contact["id"],
