@@ -21,6 +21,7 @@ from rq.scheduler import RQScheduler
 
 from connector import jobs
 from connector.config import Settings
+from connector.heap import freeze_startup_heap
 from connector.queueing import QUEUES_BY_PRIORITY
 from connector.redis_keys import worker_heartbeat_key
 from connector.rq_worker import RunWorker
@@ -66,6 +67,7 @@ def run_worker(settings: Settings, queues: Sequence[str] = QUEUES_BY_PRIORITY,
     rt = Runtime(settings)
     jobs.bind_runtime(rt)
     rt.catalog  # noqa: B018 - load and validate definitions before taking jobs
+    freeze_startup_heap()
     stop = start_heartbeat(rt, jobs.worker_id())
     try:
         worker = RunWorker(list(queues), connection=rt.redis, name=jobs.worker_id())

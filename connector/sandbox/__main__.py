@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from connector.heap import freeze_startup_heap
 from connector.sandbox.seed import seed_tenant
 from connector.sandbox.server import SandboxServer
 
@@ -22,6 +23,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.demo_tenant:
         with server.store.lock:
             seed_tenant(server.store.create_tenant(args.demo_tenant, args.demo_token))
+    freeze_startup_heap()
     print(f"sandbox listening on {server.url}", flush=True)
     try:
         server.serve_forever()

@@ -1,7 +1,8 @@
 """Engine and sessions: one engine per process, created by `Database(url)`, never at import.
 
-SQLite gets WAL and a busy timeout so API, workers and scheduler can share one file; on
-PostgreSQL the pool does the work.
+SQLite gets WAL and a busy timeout so API, workers and scheduler can share one file, writers
+that queue for the write lock (`sqlite_writers.py`) and checkpoints off the commit path
+(`sqlite_checkpoints.py`); on PostgreSQL the pool does the work.
 """
 
 from __future__ import annotations
@@ -13,6 +14,11 @@ from pathlib import Path
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
+from connector.store.sqlite_checkpoints import (
+    JOURNAL_SIZE_LIMIT_BYTES,
+    SAFETY_NET_PAGES,
+    Checkpointer,
+)
 from connector.store.sqlite_writers import QueuedWriterConnection
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
@@ -23,6 +29,8 @@ class Database:
         self.url = url
         self.engine: Engine = _make_engine(url)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        path = _sqlite_file(url)
+        self._checkpointer = Checkpointer(path).start() if path else None
 
     @contextmanager
     def session(self) -> Iterator[Session]:
@@ -38,6 +46,8 @@ class Database:
             session.close()
 
     def dispose(self) -> None:
+        if self._checkpointer is not None:
+            self._checkpointer.stop()
         self.engine.dispose()
 
     @property
@@ -45,10 +55,17 @@ class Database:
         return self.engine.dialect.name == "sqlite"
 
 
+def _sqlite_file(url: str) -> str | None:
+    if not url.startswith("sqlite"):
+        return None
+    path = url.split("///", 1)[-1]
+    return path if path and path != ":memory:" else None
+
+
 def _make_engine(url: str) -> Engine:
     if url.startswith("sqlite"):
-        path = url.split("///", 1)[-1]
-        if path and path != ":memory:":
+        path = _sqlite_file(url)
+        if path:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000,
                                                   "check_same_thread": False,
@@ -60,6 +77,9 @@ def _make_engine(url: str) -> Engine:
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
             cursor.execute("PRAGMA synchronous=NORMAL")
+            # Checkpoints run in the background (sqlite_checkpoints.py), not in our commits.
+            cursor.execute(f"PRAGMA wal_autocheckpoint={SAFETY_NET_PAGES}")
+            cursor.execute(f"PRAGMA journal_size_limit={JOURNAL_SIZE_LIMIT_BYTES}")
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.close()
             # pysqlite's own transaction handling defers BEGIN and upgrades read locks to write
