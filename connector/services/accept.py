@@ -19,6 +19,7 @@ import logging
 from dataclasses import dataclass, field
 
 import redis
+from sqlalchemy.exc import IntegrityError
 
 from connector.catalog import ActionDefinition
 from connector.errors import AbilityMissing, ApiError, NotFound, UnsupportedAction, ValidationFailed
@@ -56,9 +57,27 @@ class Acceptor:
         return run
 
     def _write(self, batch: list[PendingRun]) -> None:
-        targets: dict[tuple[str, str], runs.RunTarget | None] = {}
-        with self.rt.db.engine.begin() as conn:
+        try:
+            accepted = self._commit(batch)
+        except IntegrityError:
+            if len(batch) == 1:
+                raise
+            # One row broke the batch (its connection deleted meanwhile, on PostgreSQL):
+            # each call alone, so that only that one fails.
             accepted = []
+            for item in batch:
+                if not item.done:
+                    try:
+                        accepted += self._commit([item])
+                    except IntegrityError as error:
+                        item.result, item.done = error, True
+        self._enqueue(accepted)
+
+    def _commit(self, batch: list[PendingRun]) -> list[PendingRun]:
+        """Refuse what must be refused, insert the rest in one transaction; the accepted."""
+        targets: dict[tuple[str, str], runs.RunTarget | None] = {}
+        accepted = []
+        with self.rt.db.engine.begin() as conn:
             for item in batch:
                 key = (item.run.workspace_id, item.run.connection_id)
                 if key not in targets:
@@ -69,6 +88,9 @@ class Acceptor:
                 else:
                     accepted.append(item)
             runs.insert_runs(conn, [item.run for item in accepted])
+        return accepted
+
+    def _enqueue(self, accepted: list[PendingRun]) -> None:
         try:
             enqueue_runs(self.rt, [RunJob(item.run.id, item.run.job_id or item.run.id,
                                           item.run.queue, item.notify) for item in accepted])

@@ -75,3 +75,44 @@ def test_concurrent_calls_share_a_transaction_and_each_gets_its_own_answer(
 def rt_of(client: Any) -> Any:
     """The runtime the app under test serves requests with (the acceptor is per runtime)."""
     return client.application.extensions["wa_runtime"]
+
+
+def test_a_row_that_breaks_the_batch_fails_alone(
+        client: Any, rt: Any, workspace: dict[str, Any], connection: dict[str, Any]) -> None:
+    from sqlalchemy.exc import IntegrityError
+
+    from connector.services.accept import PendingRun
+    from connector.store import runs
+
+    app_rt = rt_of(client)
+    acceptor = writer_for(app_rt, Acceptor)
+    definition = app_rt.catalog.actions["list_groups"]
+    first = runs.new_run(workspace_id=workspace["id"], connection_id=connection["id"],
+                         action_key="list_groups", data={}, queue="actions")
+    twin = runs.new_run(workspace_id=workspace["id"], connection_id=connection["id"],
+                        action_key="list_groups", data={}, queue="actions")
+    twin.id = first.id  # the same primary key: the batch's INSERT fails as a whole
+    outcomes: dict[str, Any] = {}
+
+    def submit(name: str, run: Run) -> None:
+        try:
+            outcomes[name] = acceptor.accept(PendingRun(run, definition, [], False))
+        except IntegrityError as error:
+            outcomes[name] = error
+
+    threads = [threading.Thread(target=submit, args=pair)
+               for pair in (("first", first), ("twin", twin))]
+    with acceptor._group._writer:
+        for expected, thread in enumerate(threads, start=1):
+            thread.start()
+            deadline = time.monotonic() + WAIT_S
+            while acceptor._group.waiting < expected:
+                assert time.monotonic() < deadline
+                time.sleep(0.005)
+    for thread in threads:
+        thread.join(WAIT_S)
+    assert outcomes["first"].id == first.id
+    assert isinstance(outcomes["twin"], IntegrityError)
+    with rt.db.session() as session:
+        assert list(session.scalars(select(Run.id))) == [first.id]
+    assert [j.decode() for j in rt.redis.lrange("rq:queue:actions", 0, -1)] == [first.id]
