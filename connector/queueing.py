@@ -53,11 +53,14 @@ def enqueue_runs(rt: Runtime, jobs: list[RunJob]) -> None:
     transactions (the queue's name into the set of queues, then the job and its id on the
     queue); given a pipeline it adds both to it. Our jobs have no dependencies, so nothing in
     it needs a WATCH."""
+    if not jobs:
+        return
+    queues = {name: queue(rt, name) for name in {job.queue_name for job in jobs}}
     with rt.redis.pipeline() as pipe:
         for job in jobs:
             args = (job.run_id, True) if job.notify else (job.run_id,)
-            queue(rt, job.queue_name).enqueue(EXECUTE_RUN, *args, pipeline=pipe,
-                                              **_run_options(job.run_id, job.job_id))
+            queues[job.queue_name].enqueue(EXECUTE_RUN, *args, pipeline=pipe,
+                                           **_run_options(job.run_id, job.job_id))
         pipe.execute()
 
 

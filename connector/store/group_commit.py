@@ -67,7 +67,8 @@ class GroupCommit(Generic[P]):
                     item.result, item.done = RuntimeError("the item was not written"), True
 
 
-_writers: weakref.WeakKeyDictionary[Any, dict[type, Any]] = weakref.WeakKeyDictionary()
+_writers: weakref.WeakKeyDictionary[Any, dict[Callable[[Any], Any], Any]] = \
+    weakref.WeakKeyDictionary()
 _writers_guard = threading.Lock()
 
 
@@ -76,7 +77,7 @@ def writer_for(owner: Any, kind: Callable[[Any], W]) -> W:
     for their items to share transactions."""
     with _writers_guard:
         by_kind = _writers.setdefault(owner, {})
-        writer = by_kind.get(kind)  # type: ignore[call-overload]
-        if writer is None:
-            writer = by_kind[kind] = kind(owner)  # type: ignore[index]
-        return writer  # type: ignore[no-any-return]
+        if kind not in by_kind:
+            by_kind[kind] = kind(owner)
+        writer: W = by_kind[kind]
+        return writer

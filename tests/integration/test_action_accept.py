@@ -16,6 +16,7 @@ from connector.store.models import Run
 from tests.conftest import make_connection, make_tenant
 from tests.integration.test_actions import ALL_ABILITIES, call, finished_run
 from tests.support.tenant_api import make_contact, request_count
+from tests.support.triggers import wait_until
 
 WAIT_S = 20.0
 
@@ -45,10 +46,8 @@ def test_concurrent_calls_share_a_transaction_and_each_gets_its_own_answer(
         with acceptor._group._writer:  # the calls pile up behind a write in progress
             for thread in threads:
                 thread.start()
-            deadline = time.monotonic() + WAIT_S
-            while acceptor._group.waiting < len(calls):
-                assert time.monotonic() < deadline, "the calls did not arrive"
-                time.sleep(0.005)
+            wait_until(lambda: acceptor._group.waiting == len(calls), WAIT_S,
+                       "the calls waiting behind the writer")
         for thread in threads:
             thread.join(WAIT_S)
     finally:
@@ -104,11 +103,9 @@ def test_a_row_that_breaks_the_batch_fails_alone(
                for pair in (("first", first), ("twin", twin))]
     with acceptor._group._writer:
         for expected, thread in enumerate(threads, start=1):
-            thread.start()
-            deadline = time.monotonic() + WAIT_S
-            while acceptor._group.waiting < expected:
-                assert time.monotonic() < deadline
-                time.sleep(0.005)
+            thread.start()  # in order: the first run is the batch's first row
+            wait_until(lambda n=expected: acceptor._group.waiting == n,  # type: ignore[misc]
+                       WAIT_S, "the runs waiting in order")
     for thread in threads:
         thread.join(WAIT_S)
     assert outcomes["first"].id == first.id

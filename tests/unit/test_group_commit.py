@@ -4,13 +4,13 @@ share the next batch, and every caller gets its own result or its batch's error.
 from __future__ import annotations
 
 import threading
-import time
 from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
 
 from connector.store.group_commit import GroupCommit, writer_for
+from tests.support.triggers import wait_until
 
 WAIT_S = 10.0
 
@@ -20,13 +20,6 @@ class Item:
     value: int
     done: bool = False
     result: Any = field(default=None)
-
-
-def _wait_until(predicate: Any) -> None:
-    deadline = time.monotonic() + WAIT_S
-    while not predicate():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.001)
 
 
 def test_items_that_arrive_during_a_write_share_the_next_batch() -> None:
@@ -53,7 +46,7 @@ def test_items_that_arrive_during_a_write_share_the_next_batch() -> None:
     threads += [threading.Thread(target=submit, args=(n,)) for n in range(1, 6)]
     for thread in threads[1:]:
         thread.start()
-    _wait_until(lambda: group.waiting == 5)
+    wait_until(lambda: group.waiting == 5, WAIT_S, "5 waiting items")
     release_first.set()
     for thread in threads:
         thread.join(WAIT_S)
@@ -75,11 +68,11 @@ def test_a_batch_is_at_most_max_batch_items() -> None:
     group: GroupCommit[Item] = GroupCommit(write, max_batch=2)
     blocker = threading.Thread(target=group.submit, args=(Item(-1),))
     blocker.start()
-    _wait_until(lambda: batches == [1])
+    wait_until(lambda: batches == [1], WAIT_S, "the first batch")
     threads = [threading.Thread(target=group.submit, args=(Item(n),)) for n in range(5)]
     for thread in threads:
         thread.start()
-    _wait_until(lambda: group.waiting == 5)
+    wait_until(lambda: group.waiting == 5, WAIT_S, "5 waiting items")
     gate.set()
     for thread in [blocker, *threads]:
         thread.join(WAIT_S)
@@ -104,7 +97,7 @@ def test_an_error_in_the_write_is_raised_in_every_caller_it_did_not_settle() -> 
     with group._writer:  # hold the writer so that both wait for the same batch, in order
         for expected, thread in enumerate(threads, start=1):
             thread.start()
-            _wait_until(lambda n=expected: group.waiting == n)  # type: ignore[misc]
+            wait_until(lambda n=expected: group.waiting == n, WAIT_S, "the items in order")  # type: ignore[misc]
     for thread in threads:
         thread.join(WAIT_S)
     assert outcomes[1] == "kept"
