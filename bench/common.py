@@ -169,11 +169,16 @@ class Stack:
     def start_api(self) -> None:
         self.api_url = self.start_gunicorn("api", "wsgi:app")
 
-    def start_gunicorn(self, name: str, target: str) -> str:
-        """gunicorn gthread, as `make run` starts it; returns the base URL once it answers."""
+    def start_gunicorn(self, name: str, target: str, *, reuse_port: bool = True) -> str:
+        """gunicorn gthread, as `make run` starts it; returns the base URL once it answers.
+
+        `reuse_port`: each gunicorn process listens on its own SO_REUSEPORT socket, so the
+        kernel spreads connections over the processes; on one shared socket, kept-alive
+        connections opened at once often all land on one process (one core, its GIL)."""
         port = free_port()
         self._start(name, [PY, "-m", "gunicorn", "--workers", str(self.api_workers),
                            "--worker-class", "gthread", "--threads", str(self.api_threads),
+                           *(["--reuse-port"] if reuse_port else []),
                            "--bind", f"127.0.0.1:{port}", "--log-level", "warning", target])
         url = f"http://127.0.0.1:{port}"
         wait_http(f"{url}/v1/catalog/actions", READY_TIMEOUT_S)

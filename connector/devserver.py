@@ -71,9 +71,11 @@ def run_dev(*, api_port: int, sandbox_port: int) -> None:
         children.append(subprocess.Popen(list(args), env=env, cwd=ROOT))
 
     start(python, "-m", "connector.sandbox", "--host", "127.0.0.1", "--port", str(sandbox_port))
+    # --reuse-port: one listening socket per gunicorn process, so the kernel spreads the
+    # connections; on a shared socket one process often takes every kept-alive connection.
     start(python, "-m", "gunicorn", "--workers", "2", "--worker-class", "gthread",
-          "--threads", "16", "--bind", f"127.0.0.1:{api_port}", "--log-level", "warning",
-          "wsgi:app")
+          "--threads", "16", "--reuse-port", "--bind", f"127.0.0.1:{api_port}",
+          "--log-level", "warning", "wsgi:app")
     start(python, "worker.py", "--exit-with-parent")
     start(python, "-m", "connector.cli", "scheduler")
     sandbox_url, api_url = f"http://127.0.0.1:{sandbox_port}", f"http://127.0.0.1:{api_port}"
