@@ -7,6 +7,7 @@ nothing here opens a connection at import time (STYLE rule 3).
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from functools import cached_property
@@ -18,11 +19,14 @@ import redis
 from connector.catalog import Catalog, load
 from connector.config import Settings
 from connector.engine.governor import RateGovernor
+from connector.providers.base import LockBusy
 from connector.providers.http import HttpClient
 from connector.providers.registry import get_provider, known_operations
 from connector.redis_keys import CACHE_TTL_S, LOCK_TTL_S, cache_key, lock_key
 from connector.security import TokenCipher, load_or_create_key
 from connector.store.db import Database
+
+log = logging.getLogger(__name__)
 
 LOCK_WAIT_S = 10.0
 
@@ -64,9 +68,23 @@ class Runtime:
 
     @contextmanager
     def lock(self, name: str) -> Iterator[None]:
-        """A cross-process lock; it expires on its own if its holder dies."""
-        with self.redis.lock(lock_key(name), timeout=LOCK_TTL_S, blocking_timeout=LOCK_WAIT_S):
+        """A cross-process lock; it expires on its own if its holder dies.
+
+        Raises:
+            LockBusy: still taken after `LOCK_WAIT_S` (nothing ran under it).
+        """
+        lock = self.redis.lock(lock_key(name), timeout=LOCK_TTL_S, blocking_timeout=LOCK_WAIT_S)
+        if not lock.acquire():
+            raise LockBusy(name)
+        try:
             yield
+        finally:
+            try:
+                lock.release()
+            except redis.exceptions.LockNotOwnedError:
+                # Held past LOCK_TTL_S: the work under it is done, and raising now would lose
+                # its result; the expiry is what a dead holder relies on.
+                log.warning("lock.expired_while_held", extra={"lock": name})
 
     def cache_for(self, connection_id: str) -> RedisCache:
         return RedisCache(self.redis, connection_id)

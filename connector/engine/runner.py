@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import random
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -18,7 +19,8 @@ from connector.engine.backoff import backoff
 from connector.engine.context import call_context
 from connector.engine.governor import GovernorWait
 from connector.engine.outcome import Outcome, OutcomeKind
-from connector.providers.base import CallContext
+from connector.providers.base import CallContext, LockBusy
+from connector.providers.http import Exchange
 from connector.redis_keys import RUN_DONE_TTL_S, run_done_key
 from connector.runtime import Runtime
 from connector.store import runs
@@ -48,6 +50,7 @@ class Decision:
     job_id: str | None = None
     delay_s: float = 0.0
     queue: str = "actions"
+    then: Any = None  # what the caller's `then` returned (it ran only for a final status)
 
 
 class Runner:
@@ -55,13 +58,19 @@ class Runner:
         self.rt, self.worker_id = runtime, worker_id
         self.rng = rng or random.Random()
 
-    def execute(self, run_id: str, *, notify: bool = False) -> Decision | None:
-        """One attempt of `run_id`; `notify`: a `Prefer: wait` request waits for its end."""
+    def execute(self, run_id: str, *, notify: bool = False,
+                then: runs.Then | None = None) -> Decision | None:
+        """One attempt of `run_id`; `notify`: a `Prefer: wait` request waits for its end;
+        `then`: runs in the transaction that settles the run with a final status."""
         claimed = runs.claim_with_connection(self.rt.db, run_id, self.worker_id)
         if claimed is None:
             log.info("run.skip", extra={"run_id": run_id, "reason": "not queued"})
             return None
-        run, connection = claimed
+        return self.execute_claimed(*claimed, notify=notify, then=then)
+
+    def execute_claimed(self, run: Run, connection: Connection, *, notify: bool = False,
+                        then: runs.Then | None = None) -> Decision | None:
+        """`execute` for a run this worker already holds (`runs.new_claimed_run`)."""
         started = datetime.now(UTC)
         token = self.rt.cipher.decrypt(connection.token_encrypted)
         ctx = self._context(run, connection, token)
@@ -74,15 +83,19 @@ class Runner:
             "outcome": outcome.to_dict(),
             "exchanges": [e.record(secrets=(token,)) for e in ctx.exchanges],
         }
-        return self._settle(run, connection, outcome, record, notify=notify)
+        return self._settle(run, connection, outcome, record, notify=notify, then=then)
 
     def _context(self, run: Run, connection: Connection, token: str) -> CallContext:
         definition = self.rt.catalog.actions[run.action_key]
+        # Only an at-most-once write needs the mark: it is what turns a dead worker's run into
+        # in_doubt. Every other strategy (a natural key, read-before-write) makes a repeat
+        # harmless, so such a run is retried whether or not its write left (`sweeper`).
+        marks = definition.side_effect and definition.idempotency == "at_most_once"
         marked = False
 
         def mark_writing(method: str) -> None:
             nonlocal marked
-            if definition.side_effect and method.upper() not in READ_METHODS and not marked:
+            if marks and method.upper() not in READ_METHODS and not marked:
                 runs.mark_writing(self.rt.db, run.id, run.attempt_count)
                 marked = True
 
@@ -106,13 +119,20 @@ class Runner:
         except GovernorWait as wait:
             return Outcome(OutcomeKind.THROTTLED, "waiting for the connection's rate limit",
                            retry_after_s=wait.wait_s)
+        except Exception as error:  # noqa: BLE001 - a run must never stay `running` behind us
+            outcome = crash_outcome(error, ctx.exchanges)
+            if outcome.kind is OutcomeKind.THROTTLED:
+                log.info("run.lock_busy", extra={"run_id": run.id, "lock": str(error)})
+            else:
+                log.error("run.crashed", extra={"run_id": run.id}, exc_info=True)
         if outcome.kind is OutcomeKind.IN_DOUBT and definition.idempotency != "at_most_once":
             # The definition's strategy (natural key, read-before-write) makes a repeat harmless.
             return Outcome(OutcomeKind.TRANSIENT, outcome.message, http_status=outcome.http_status)
         return outcome
 
     def _settle(self, run: Run, connection: Connection, outcome: Outcome,
-                record: dict[str, Any], *, notify: bool) -> Decision | None:
+                record: dict[str, Any], *, notify: bool,
+                then: runs.Then | None) -> Decision | None:
         settings = self.rt.settings
         kind = outcome.kind
         throttled = kind is OutcomeKind.THROTTLED
@@ -140,7 +160,8 @@ class Runner:
             status=status, attempt_record=record,
             output=outcome.output if kind is OutcomeKind.SUCCESS else None, error=error,
             next_attempt_at=datetime.now(UTC) + timedelta(seconds=delay), throttled=throttled)
-        settled = runs.settle_claimed(self.rt.db, run, result)
+        settled = runs.settle_claimed(self.rt.db, run, result,
+                                      then=then if status.is_terminal else None)
         if settled is None:
             log.warning("run.fenced", extra={"run_id": run.id, "attempt": run.attempt_count})
             return None
@@ -148,7 +169,33 @@ class Runner:
                                       "outcome": kind.value, "attempt": run.attempt_count})
         if status.is_terminal and notify:
             signal_done(self.rt, run.id, status)
-        return Decision(run.id, status, job_id=settled.job_id, delay_s=delay, queue=settled.queue)
+        return Decision(run.id, status, job_id=settled.job_id, delay_s=delay, queue=settled.queue,
+                        then=settled.then)
+
+
+LOCK_RETRY_S = 2.0
+"""A run that found its record locked tries again this much later (the lock is held for the
+length of one action, or until `LOCK_TTL_S` after a holder died)."""
+
+
+def crash_outcome(error: Exception, exchanges: Sequence[Exchange]) -> Outcome:
+    """The outcome of an attempt that raised instead of returning one.
+
+    `LockBusy` before any write: another run holds the record, so wait for it (a throttle: it
+    spends no attempt). Anything else is our failure, not the upstream's: in_doubt when a write
+    may have left (the caller turns that into a retry for actions safe to repeat), else a
+    transient failure, retried and in the end dead. The message names the exception's type
+    only: its text may carry upstream data.
+    """
+    wrote = any(e.sent and e.method.upper() not in READ_METHODS for e in exchanges)
+    if isinstance(error, LockBusy) and not wrote:
+        return Outcome(OutcomeKind.THROTTLED, "another run is changing the same record; this "
+                       "one runs when it is done", retry_after_s=LOCK_RETRY_S)
+    if wrote:
+        return Outcome(OutcomeKind.IN_DOUBT, f"the connector failed ({type(error).__name__}) "
+                       "after a write may have reached the upstream")
+    return Outcome(OutcomeKind.TRANSIENT, f"the connector failed ({type(error).__name__}) "
+                   "before anything was written upstream")
 
 
 def signal_done(rt: Runtime, run_id: str, status: RunStatus) -> None:

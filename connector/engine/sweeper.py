@@ -63,8 +63,13 @@ def _abandon(rt: Runtime, run: Run, report: SweepReport, now: datetime,
             "check the tenant, then replay the run if the message was not sent")
     elif run.attempt_count >= rt.settings.retry_max_attempts:
         status, message = RunStatus.DEAD, "the worker died and the run has no attempts left"
-    else:
+    elif at_most_once:
         status, message = RunStatus.QUEUED, "the worker died before anything reached the upstream"
+    else:
+        status, message = RunStatus.QUEUED, (
+            f"the worker died; {run.action_key!r} is safe to repeat "
+            f"({definition.idempotency.replace('_', '-') if definition else ''}), so it runs "
+            "again")
     record: dict[str, object] = {"n": run.attempt_count, "worker_id": run.worker_id,
               "started_at": run.started_at.isoformat() if run.started_at else None,
               "finished_at": now.isoformat(),

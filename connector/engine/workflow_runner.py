@@ -5,6 +5,13 @@ in_doubt, attempt records). Pure of Flask and RQ: a retry comes back as a `Decis
 Re-entrant: the step's child run id is saved before the child executes, so a second advance
 (a sweep, a duplicate job) finds it and never creates or sends a second one; the child's own
 atomic claim decides who executes it. An in_doubt step ends the workflow run as in_doubt.
+
+Transactions: a step's child run is inserted already claimed by this worker, in the
+transaction that records the step (no separate claim), and the child's final settle commits
+together with the step boundary: the step's result, the next step's claimed child (or the
+run's end). A three-step run commits four times, plus the "writing" mark of an at-most-once
+send. A child finished elsewhere (a retry's own job, the sweeper) is picked up by a
+boundary transaction of its own.
 """
 
 from __future__ import annotations
@@ -14,15 +21,17 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any, cast
 
+from sqlalchemy import Connection as SqlConnection
 from sqlalchemy import Table, select, update
-from sqlalchemy.orm import Session
 
 from connector.engine.mapping import MappingError
+from connector.engine.runner import Decision as ChildDecision
 from connector.engine.runner import Runner
 from connector.engine.workflow import CONTINUE, context_for, mapping_error, resolve_step
 from connector.runtime import Runtime
 from connector.store import runs
-from connector.store.models import Run, utcnow
+from connector.store.models import Connection, Run, utcnow
+from connector.store.states import RunStatus
 from connector.store.workflow_models import WorkflowRun
 
 log = logging.getLogger(__name__)
@@ -64,9 +73,9 @@ class _Run:
     steps: list[Any] = field(default_factory=list)
     changes: dict[str, Any] = field(default_factory=dict)
 
-    def read(self, session: Session) -> bool:
+    def read(self, conn: SqlConnection) -> bool:
         """Lock the row and load its state; False when it is gone."""
-        row = session.execute(select(*_STATE).where(_RUNS.c.id == self.id)
+        row = conn.execute(select(*_STATE).where(_RUNS.c.id == self.id)
                               .with_for_update()).one_or_none()
         if row is None:
             return False
@@ -88,10 +97,27 @@ class _Run:
     def step(self, index: int) -> dict[str, Any]:
         return dict(self.steps[index]) if index < len(self.steps) else {}
 
-    def write(self, session: Session) -> None:
+    def write(self, conn: SqlConnection) -> None:
         if self.changes:
-            session.execute(update(_RUNS).where(_RUNS.c.id == self.id).values(**self.changes))
+            conn.execute(update(_RUNS).where(_RUNS.c.id == self.id).values(**self.changes))
             self.changes = {}
+
+
+@dataclass(frozen=True)
+class _Step:
+    """The step to execute: its index and child run; `claimed` when this advance inserted the
+    child already claimed (the run and its connection, ready for `Runner.execute_claimed`)."""
+
+    index: int
+    run_id: str
+    claimed: tuple[Run, Connection] | None = None
+
+
+@dataclass(frozen=True)
+class _Boundary:
+    """A step boundary committed with its child's settle; `next` as `_prepare` returns it."""
+
+    next: _Step | None
 
 
 class WorkflowRunner:
@@ -99,13 +125,12 @@ class WorkflowRunner:
         self.rt, self.worker_id = runtime, worker_id
 
     def advance(self, wf_run_id: str) -> Decision | None:
-        # One transaction per step boundary: it reads the finished child, records it, and
-        # creates the next step's child run (or ends the run). The workflow run's row is read
-        # locked, so two advances of one run take turns and the second sees the first's moves.
-        # Core statements on the row's few changing columns: the definition and the trigger
-        # are read once per advance.
-        with self.rt.db.session() as session:
-            row = session.execute(
+        # The workflow run's row is read locked in every transaction that moves it, so two
+        # advances of one run take turns and the second sees the first's moves. Core
+        # statements on the row's few changing columns: the definition and the trigger are
+        # read once per advance.
+        with self.rt.db.engine.begin() as conn:
+            row = conn.execute(
                 select(_RUNS.c.workspace_id, _RUNS.c.definition, _RUNS.c.trigger_encrypted,
                        *_STATE).where(_RUNS.c.id == wf_run_id).with_for_update()).one_or_none()
             if row is None or row.status not in ACTIVE:
@@ -115,31 +140,56 @@ class WorkflowRunner:
                        row.step_index, list(row.steps))
             if run.status == "queued":
                 run.set(status="running", started_at=utcnow())
-            current = self._prepare(session, run)
-            run.write(session)
+            current = self._prepare(conn, run)
+            run.write(conn)
         while current is not None:
-            index, run_id = current
-            decision = self._execute_child(wf_run_id, run_id)
-            if decision is not None:
-                return decision
-            with self.rt.db.session() as session:
-                child = session.execute(select(*_CHILD).where(_CHILDREN.c.id == run_id)
-                                        ).one_or_none()
-                if child is None or child.status in ACTIVE:
-                    return None  # someone else holds it; the workflow sweep advances us later
-                if not run.read(session) or run.status not in ACTIVE:
-                    return None
-                if run.step_index == index and run.step(index).get("run_id") == run_id:
-                    self._settle_step(run, index, child)
-                current = self._prepare(session, run)
-                run.write(session)
+            child = self._execute_child(run, current)
+            if child is not None and child.status is RunStatus.QUEUED and child.job_id:
+                return Decision(wf_run_id, child.job_id, child.delay_s)
+            if child is not None and isinstance(child.then, _Boundary):
+                current = child.then.next
+                continue
+            current = self._boundary(run, current)
         return None
+
+    def _execute_child(self, run: _Run, step: _Step) -> ChildDecision | None:
+        def boundary(conn: SqlConnection, result: runs.AttemptResult) -> _Boundary:
+            return _Boundary(self._step_boundary(conn, run, step.index, step.run_id,
+                                                 result.status.value, result.output,
+                                                 result.error))
+
+        runner = Runner(self.rt, self.worker_id)
+        if step.claimed is not None:
+            return runner.execute_claimed(*step.claimed, then=boundary)
+        return runner.execute(step.run_id, then=boundary)
+
+    def _boundary(self, run: _Run, step: _Step) -> _Step | None:
+        """The step boundary for a child this advance did not settle itself."""
+        with self.rt.db.engine.begin() as conn:
+            child = conn.execute(select(*_CHILD).where(_CHILDREN.c.id == step.run_id)
+                                 ).one_or_none()
+            if child is None or child.status in ACTIVE:
+                return None  # someone else holds it; the workflow sweep advances us later
+            return self._step_boundary(conn, run, step.index, step.run_id, child.status,
+                                       child.output, child.error)
 
     # -- steps (all inside the caller's transaction) -----------------------------------------
 
-    def _prepare(self, session: Session, run: _Run) -> tuple[int, str] | None:
-        """The current step's (index, child run id), after starting it if it has no child yet
-        (steps skipped or failed before any call move on); None when the run has ended."""
+    def _step_boundary(self, conn: SqlConnection, run: _Run, index: int, child_id: str,
+                       status: str, output: Any, error: Any) -> _Step | None:
+        """Record the finished child of step `index` (if the run still waits for it) and
+        start what comes next."""
+        if not run.read(conn) or run.status not in ACTIVE:
+            return None
+        if run.step_index == index and run.step(index).get("run_id") == child_id:
+            self._settle_step(run, index, child_id, status, output, error)
+        current = self._prepare(conn, run)
+        run.write(conn)
+        return current
+
+    def _prepare(self, conn: SqlConnection, run: _Run) -> _Step | None:
+        """The current step, after starting it if it has no child yet (steps skipped or
+        failed before any call move on); None when the run has ended."""
         steps = run.definition["steps"]
         while run.status in ACTIVE:
             index = run.step_index
@@ -148,12 +198,15 @@ class WorkflowRunner:
                 return None
             run_id = run.step(index).get("run_id")
             if run_id:
-                return index, str(run_id)
-            self._start_step(session, run, index)
+                return _Step(index, str(run_id))
+            started = self._start_step(conn, run, index)
+            if started is not None:
+                return started
         return None
 
-    def _start_step(self, session: Session, run: _Run, index: int) -> None:
-        """Resolve the step; create its child run, or record a skip / mapping failure."""
+    def _start_step(self, conn: SqlConnection, run: _Run, index: int) -> _Step | None:
+        """Resolve the step and create its child run, claimed by this worker; or record a
+        skip / mapping failure (None)."""
         definition = run.definition
         step = definition["steps"][index]
         base = {"name": step["name"], "action": step["action"], "run_id": None}
@@ -166,11 +219,11 @@ class WorkflowRunner:
         except MappingError as error:
             self._fail_early(run, index, step, {**base, "status": "failed",
                                                 "error": mapping_error(step, error)})
-            return
+            return None
         if resolved.skip:
             run.record(index, {**base, "status": "skipped", "output": None},
                        next_index=index + 1)
-            return
+            return None
         if resolved.errors:
             errors = [{"pointer": p, "message": m} for p, m in resolved.errors]
             message = f"step {step['name']!r}: the input of {step['action']!r} is not valid: " \
@@ -181,12 +234,18 @@ class WorkflowRunner:
                                                           "step": step["name"],
                                                           "message": message,
                                                           "errors": errors}})
-            return
-        child = runs.create_run(session, workspace_id=run.workspace_id,
-                                connection_id=definition["connection_id"],
-                                action_key=step["action"], data=resolved.input, queue="actions")
+            return None
+        connection = runs.read_connection(conn, self.rt.db.url, definition["connection_id"])
+        fields = {"workspace_id": run.workspace_id, "connection_id": definition["connection_id"],
+                  "action_key": step["action"], "data": resolved.input, "queue": "actions"}
+        # Without its connection (deleted meanwhile) the child is left queued for an ordinary
+        # claim, which fails it the way a direct call would.
+        child = runs.new_run(**fields) if connection is None else \
+            runs.new_claimed_run(**fields, worker_id=self.worker_id)
+        runs.insert_runs(conn, [child])
         run.record(index, {**base, "run_id": child.id, "status": "running",
                            "input": resolved.input}, next_index=None)
+        return _Step(index, child.id, None if connection is None else (child, connection))
 
     def _fail_early(self, run: _Run, index: int, step: dict[str, Any],
                     record: dict[str, Any]) -> None:
@@ -195,30 +254,25 @@ class WorkflowRunner:
         if step.get("on_error") != CONTINUE:
             self._finish(run, "failed", record.get("error"))
 
-    def _execute_child(self, wf_run_id: str, run_id: str) -> Decision | None:
-        decision = Runner(self.rt, self.worker_id).execute(run_id)
-        if decision is not None and decision.status.value == "queued" and decision.job_id:
-            return Decision(wf_run_id, decision.job_id, decision.delay_s)
-        return None
-
-    def _settle_step(self, run: _Run, index: int, child: Any) -> None:
+    def _settle_step(self, run: _Run, index: int, child_id: str, status: str, output: Any,
+                     error: Any) -> None:
         """Copy the child's result into the step record; end the run when the step says so."""
         step = run.definition["steps"][index]
-        run.record(index, {**run.step(index), "status": child.status, "output": child.output,
-                           "error": child.error}, next_index=index + 1)
-        if child.status == "succeeded":
+        run.record(index, {**run.step(index), "status": status, "output": output,
+                           "error": error}, next_index=index + 1)
+        if status == "succeeded":
             return
-        if child.status == "in_doubt":
+        if status == "in_doubt":
             self._finish(run, "in_doubt", {
-                "kind": "in_doubt", "step": step["name"], "run_id": child.id,
+                "kind": "in_doubt", "step": step["name"], "run_id": child_id,
                 "message": f"step {step['name']!r} may have reached the upstream; it is never "
                            "resent automatically: check the chat, then replay if needed"})
             return
         if step.get("on_error") == CONTINUE:
             return
-        message = (child.error or {}).get("message") or child.status
-        self._finish(run, "failed", {"kind": (child.error or {}).get("kind", "failed"),
-                                     "step": step["name"], "run_id": child.id,
+        message = (error or {}).get("message") or status
+        self._finish(run, "failed", {"kind": (error or {}).get("kind", "failed"),
+                                     "step": step["name"], "run_id": child_id,
                                      "message": f"step {step['name']!r} failed: {message}"})
 
     def _finish(self, run: _Run, status: str, error: dict[str, Any] | None) -> None:

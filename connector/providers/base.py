@@ -42,6 +42,15 @@ class Cache(Protocol):
     def delete(self, key: str) -> None: ...
 
 
+class LockBusy(Exception):
+    """`CallContext.lock` gave up waiting: another run holds the record (or held it and died;
+    the lock then expires on its own). Nothing was done under it."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f"the lock {name!r} stayed taken")
+        self.name = name
+
+
 @dataclass
 class CallContext:
     """Everything an operation may use. Built by the engine for one attempt of one run."""
@@ -51,7 +60,8 @@ class CallContext:
     # Called with the HTTP method before every upstream request: waits for the rate governor
     # (or raises `GovernorWait`) and records that a write may be about to reach the upstream.
     before_request: Callable[[str], None]
-    # lock(name) -> context manager holding a cross-process lock (Redis) on `name`.
+    # lock(name) -> context manager holding a cross-process lock (Redis) on `name`; raises
+    # `LockBusy` when it can't be had within a bounded wait.
     lock: Callable[[str], AbstractContextManager[None]]
     cache: Cache
     exchanges: list[Exchange] = field(default_factory=list)

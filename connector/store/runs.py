@@ -6,6 +6,8 @@ caller saw, so two processes that disagree about a run can't both move it (fenci
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, NamedTuple
@@ -19,6 +21,8 @@ from connector.store.db import Database
 from connector.store.models import Connection, Run, utcnow
 from connector.store.paging import newest_first
 from connector.store.states import RunStatus, check_transition
+
+log = logging.getLogger(__name__)
 
 RUNS: Table = Run.__table__  # type: ignore[assignment]
 CONNECTIONS: Table = Connection.__table__  # type: ignore[assignment]
@@ -39,6 +43,8 @@ _CLAIM = (
                .scalar_subquery().label("connection_updated_at"))
 )
 _CONNECTION = select(CONNECTIONS).where(CONNECTIONS.c.id == bindparam("connection_id"))
+_CONNECTION_VERSION = select(CONNECTIONS.c.updated_at).where(
+    CONNECTIONS.c.id == bindparam("connection_id"))
 _RUN_COLUMNS = tuple(RUNS.c.keys())
 CONNECTION_CACHE_SIZE = 512
 # Connection rows this process read last, by (database URL, id): a claim reuses one while the
@@ -119,6 +125,19 @@ def insert_runs(conn: SqlConnection, batch: list[Run]) -> None:
                                    for run in batch])
 
 
+def new_claimed_run(*, workspace_id: str, connection_id: str, action_key: str,
+                    data: dict[str, Any], queue: str, worker_id: str) -> Run:
+    """A run born claimed by `worker_id` (running, attempt 1): for a caller that executes it
+    at once in the same process (a workflow step), so its claim is the insert, not a second
+    transaction. Should that worker die first, the sweeper finds a running run without a
+    heartbeat, as for any claim."""
+    run = new_run(workspace_id=workspace_id, connection_id=connection_id, action_key=action_key,
+                  data=data, queue=queue)
+    run.status, run.phase, run.worker_id = RunStatus.RUNNING.value, "preparing", worker_id
+    run.attempt_count, run.started_at = 1, run.created_at
+    return run
+
+
 def job_id_for(run_id: str, attempt: int) -> str:
     """RQ job id of an attempt: the run id, suffixed so a retry never overwrites a live job."""
     return run_id if attempt <= 1 else f"{run_id}-{attempt}"
@@ -137,17 +156,31 @@ def claim_with_connection(db: Database, run_id: str,
                                     "now": utcnow()}).one_or_none()
         if row is None:
             return None
-        key = (db.url, row.connection_id)
-        connection = _connections.get(key)
-        if connection is None or connection.updated_at != row.connection_updated_at:
-            connection_row = conn.execute(_CONNECTION,
-                                          {"connection_id": row.connection_id}).one()
-            connection = Connection(**connection_row._mapping)
-            if len(_connections) >= CONNECTION_CACHE_SIZE:
-                _connections.clear()
-            _connections[key] = connection
+        connection = _cached_connection(conn, db.url, row.connection_id,
+                                        row.connection_updated_at)
     values = row._mapping
     return Run(**{name: values[name] for name in _RUN_COLUMNS}), connection
+
+
+def read_connection(conn: SqlConnection, db_url: str, connection_id: str) -> Connection | None:
+    """The connection row (detached), from this process's copy while its `updated_at` holds."""
+    updated_at = conn.execute(_CONNECTION_VERSION, {"connection_id": connection_id}).scalar()
+    if updated_at is None:
+        return None
+    return _cached_connection(conn, db_url, connection_id, updated_at)
+
+
+def _cached_connection(conn: SqlConnection, db_url: str, connection_id: str,
+                       updated_at: datetime) -> Connection:
+    key = (db_url, connection_id)
+    connection = _connections.get(key)
+    if connection is None or connection.updated_at != updated_at:
+        connection_row = conn.execute(_CONNECTION, {"connection_id": connection_id}).one()
+        connection = Connection(**connection_row._mapping)
+        if len(_connections) >= CONNECTION_CACHE_SIZE:
+            _connections.clear()
+        _connections[key] = connection
+    return connection
 
 
 def mark_writing(db: Database, run_id: str, attempt: int) -> None:
@@ -181,18 +214,26 @@ def settle(db: Database, run_id: str, attempt: int, result: AttemptResult) -> Ru
 
 
 class Settled(NamedTuple):
-    """Where a settled attempt's run goes next: its next RQ job id (if queued) and queue."""
+    """Where a settled attempt's run goes next: its next RQ job id (if queued) and queue, and
+    what `then` returned (`settle_claimed`)."""
 
     job_id: str | None
     queue: str
+    then: Any = None
 
 
-def settle_claimed(db: Database, run: Run, result: AttemptResult) -> Settled | None:
+Then = Callable[[SqlConnection, AttemptResult], Any]
+"""Work that must commit with a settle, or not at all (a workflow records its step)."""
+
+
+def settle_claimed(db: Database, run: Run, result: AttemptResult,
+                   then: Then | None = None) -> Settled | None:
     """`settle` for the worker holding the claim on `run` (as `claim_with_connection` gave it).
 
     One UPDATE fenced by status and attempt (RETURNING the row) instead of a locked read and a
     write. The attempts list read at claim time is current: while the run is running under this
     attempt only its holder settles it, and anyone else's move (the sweeper) fails this fence.
+    `then(conn, result)` runs in the same transaction once the fence held.
     """
     attempt = run.attempt_count
     check_transition(run.id, RunStatus.RUNNING.value, result.status)
@@ -211,9 +252,20 @@ def settle_claimed(db: Database, run: Run, result: AttemptResult) -> Settled | N
             # A throttled attempt isn't the run's fault: it doesn't spend a retry.
             values.update(new_throttle_count=run.throttle_count + 1, new_attempt_count=attempt - 1,
                           new_job_id=f"{run.id}-t{run.throttle_count + 1}")
-    with db.engine.begin() as conn:
-        row = conn.execute(statement, values).one_or_none()
-    return None if row is None else Settled(job_id=row.job_id, queue=row.queue)
+    try:
+        with db.engine.begin() as conn:
+            row = conn.execute(statement, values).one_or_none()
+            if row is None:
+                return None
+            after = then(conn, result) if then is not None else None
+    except Exception:
+        if then is None:
+            raise
+        # The follow-up must never cost the run its result: settle alone (the caller sees
+        # `then` as None and does its follow-up on its own).
+        log.warning("run.settle_follow_up_failed", extra={"run_id": run.id}, exc_info=True)
+        return settle_claimed(db, run, result)
+    return Settled(job_id=row.job_id, queue=row.queue, then=after)
 
 
 def abandon(db: Database, run_id: str, attempt: int, status: RunStatus,

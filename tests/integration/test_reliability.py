@@ -175,6 +175,126 @@ def test_kill_9_before_anything_was_sent_retries_the_run(
     assert final["attempts"][0]["outcome"]["kind"] == "abandoned"
 
 
+def test_kill_9_during_a_workflow_step_write_repeats_the_step_and_finishes_the_run(
+        client: Any, rt: Any, workspace: dict[str, Any], tenant: dict[str, Any],
+        connection: dict[str, Any]) -> None:
+    """A step's child run is claimed when it is created; its worker dies while the step's
+    write (the group PUT, read-before-write) is at the tenant. The sweeper runs the step again
+    (safe to repeat: no in_doubt), the workflow sweep carries the run on: one contact, in the
+    group, one message."""
+    from datetime import UTC, datetime, timedelta
+
+    from sqlalchemy import select
+
+    from connector.services.workflow_sweep import sweep
+    from tests.integration.test_workflows_forms import (
+        contacts_with_phone,
+        create_workflow,
+        post_hook,
+        workflow_runs,
+    )
+    from tests.support.forms import PRODUCTS, elementor, welcome_definition
+    from tests.support.tenant_api import make_named
+
+    phone = "+5511987650001"
+    group_id = str(make_named(tenant, "groups")["id"])
+    workflow = create_workflow(client, workspace, welcome_definition(
+        connection["id"], PRODUCTS["elementor"], group_id))
+    inject_fault(tenant, kind="latency", delay_ms=4000, method="PUT", path_contains="/contacts/",
+                 times=1)
+    workers = start_workers(rt.settings, processes=1)
+    try:
+        assert post_hook(client, workflow, elementor("Ana Souza", phone)).status_code == 200
+        deadline = time.monotonic() + WAIT_S
+        step_id = None
+        while step_id is None and time.monotonic() < deadline:
+            with rt.db.session() as session:  # a new snapshot each time
+                step_id = session.scalar(select(Run.id).where(
+                    Run.action_key == "add_contact_to_group"))
+            time.sleep(0.05)
+        assert step_id is not None, "the group step never started"
+        run = _wait_until(rt, step_id, lambda r: r.status == "running")
+        assert run.attempt_count == 1 and run.worker_id  # claimed when it was created
+        _wait_inflight(tenant, "/contacts/")
+        os.kill(int(str(run.worker_id).rsplit("-", 1)[1]), signal.SIGKILL)
+        step = _wait_until(rt, step_id, lambda r: _sweep_and_check(r, "succeeded"))
+        # abandoned, then (while the dead worker's contact lock lasts) throttled, then done
+        abandoned, *waits, done = step.attempts
+        assert abandoned["outcome"]["kind"] == "abandoned"
+        assert "safe to repeat" in abandoned["outcome"]["message"]
+        assert {w["outcome"]["kind"] for w in waits} <= {"throttled"}
+        assert done["outcome"]["kind"] == "success"
+        deadline = time.monotonic() + WAIT_S
+        while time.monotonic() < deadline:
+            [wf_run] = workflow_runs(client, workspace, workflow["id"])
+            if wf_run["status"] not in ("queued", "running"):
+                break
+            sweep(rt, now=datetime.now(UTC) + timedelta(minutes=5))
+            time.sleep(0.5)
+    finally:
+        stop_workers(workers)
+    assert wf_run["status"] == "succeeded", wf_run
+    [contact] = contacts_with_phone(tenant, phone)
+    assert int(group_id) in contact["group_id"]
+    assert len(_wait_messages(tenant, 1)) == 1
+
+
+def test_a_record_locked_by_another_run_is_waited_for_then_changed(
+        client: Any, rt: Any, workspace: dict[str, Any], tenant: dict[str, Any],
+        connection: dict[str, Any], monkeypatch: Any) -> None:
+    """A run that can't get its contact's lock is throttled (no attempt spent, nothing
+    written), never left `running`; once the lock is free it goes through."""
+    from connector import runtime as runtime_module
+    from tests.support.tenant_api import make_named, upstream
+
+    monkeypatch.setattr(runtime_module, "LOCK_WAIT_S", 0.2)
+    contact, group = make_contact(tenant), make_named(tenant, "groups")
+    jobs.bind_runtime(rt)
+    with rt.lock(f"contact:{connection['id']}:{contact['id']}"):
+        run_id = call(client, workspace, connection["id"], "add_contact_to_group",
+                      {"contact_id": str(contact["id"]),
+                       "group_id": str(group["id"])}).get_json()["id"]
+        assert jobs.execute_run(run_id) == "queued"
+        waiting = get_run(client, workspace, run_id)
+    assert waiting["status"] == "queued"
+    [attempt] = waiting["attempts"]
+    assert attempt["outcome"]["kind"] == "throttled"
+    assert "another run is changing the same record" in attempt["outcome"]["message"]
+    assert attempt["exchanges"] == []
+    drain(rt)
+    final = get_run(client, workspace, run_id)
+    assert final["status"] == "succeeded"
+    stored = upstream(tenant, "GET", f"contacts/{contact['id']}")["data"]
+    assert group["id"] in stored["group_id"]
+
+
+def test_a_failing_follow_up_never_costs_a_run_its_result(rt: Any, workspace: dict[str, Any],
+                                                          connection: dict[str, Any]) -> None:
+    """`settle_claimed(then=...)`: the follow-up shares the settle's transaction; when it
+    raises, the run is settled without it and the caller sees no follow-up result."""
+    from connector.store import runs
+    from connector.store.states import RunStatus
+
+    run = runs.new_claimed_run(workspace_id=workspace["id"], connection_id=connection["id"],
+                               action_key="list_groups", data={}, queue="actions",
+                               worker_id="w-test-1")
+    with rt.db.engine.begin() as conn:
+        runs.insert_runs(conn, [run])
+
+    def follow_up(conn: Any, result: Any) -> None:
+        conn.execute(runs.RUNS.update().where(runs.RUNS.c.id == run.id).values(phase="x"))
+        raise RuntimeError("the follow-up broke")
+
+    settled = runs.settle_claimed(rt.db, run, runs.AttemptResult(
+        status=RunStatus.SUCCEEDED, attempt_record={"n": 1}, output={"ok": True}),
+        then=follow_up)
+    assert settled is not None and settled.then is None
+    with rt.db.session() as session:
+        stored = session.get(Run, run.id)
+    assert stored is not None
+    assert (stored.status, stored.output, stored.phase) == ("succeeded", {"ok": True}, None)
+
+
 def test_token_is_never_stored_logged_or_answered_in_clear(
         client: Any, rt: Any, workspace: dict[str, Any], tenant: dict[str, Any],
         connection: dict[str, Any], caplog: Any) -> None:
