@@ -26,6 +26,7 @@ group (sandbox, API, workers) over the whole run.
 from __future__ import annotations
 
 import argparse
+import itertools
 import time
 from collections.abc import Callable
 from typing import Any
@@ -44,6 +45,15 @@ HEADERS = {"X-Form-Secret": SECRET}
 def _body(n: int) -> dict[str, Any]:
     return {"submission_id": f"s{n}-{time.monotonic_ns()}", "name": f"Ana Souza {n}",
             "phone": f"+49151{(n * 7919) % 10**8:08d}"}
+
+
+_posted = itertools.count()
+
+
+def _fresh_body(n: int) -> dict[str, Any]:
+    """`_body` numbered across every load of the process: each end-to-end round's phones are
+    new people (a repeated phone is an update for ours and a refused create for the baseline)."""
+    return _body(next(_posted))
 
 
 def _definition(connection_id: str, group_id: str) -> dict[str, Any]:
@@ -145,12 +155,80 @@ def ingest(total: int, load: Loader, rounds: int = 3) -> dict[str, Any]:
                 "ratios": [r["ratio"] for r in per_round]}
 
 
-def _cpu(stack: Stack) -> dict[str, float]:
-    return {name: cpu_s(stack.procs[name].pid) for name in ("sandbox", "api", "workers")}
+E2E_POLL_S = 0.05
+
+
+def _wait_count(count: Callable[[], int], target: int, timeout_s: float = 600) -> int:
+    deadline = time.monotonic() + timeout_s
+    done = count()
+    while done < target and time.monotonic() < deadline:
+        time.sleep(E2E_POLL_S)
+        done = count()
+    return done
+
+
+def _timed_round(stack: Stack, url: str, total: int, load: Loader, count: Callable[[], int],
+                 procs: dict[str, list[str]]) -> dict[str, Any]:
+    """Post `total` submissions, wait until `count()` grew by `total`; runs/s from the first
+    post to the last finished run, and CPU per run of each process group."""
+    def cpu() -> dict[str, float]:
+        return {group: sum(cpu_s(stack.procs[name].pid) for name in names)
+                for group, names in procs.items()}
+
+    before, start_count = cpu(), count()
+    posted = load(url, HEADERS, _fresh_body, total, 16)
+    done = _wait_count(count, start_count + total) - start_count
+    wall = time.monotonic() - posted.started
+    after = cpu()
+    if done < total or set(posted.codes) != {200}:
+        raise RuntimeError(f"{done} of {total} runs finished; hook answers {posted.codes}")
+    return {"runs_per_s": round(done / wall, 1),
+            "cpu_ms_per_run": {group: round((after[group] - before[group]) * 1000 / total, 2)
+                               for group in procs}}
+
+
+def _make_group(tenant: dict[str, Any]) -> str:
+    return str(requests.post(f"{tenant['base_url']}{tenant['slug']}/groups", timeout=10,
+                             json={"name": "bench"},
+                             headers={"Authorization": f"Bearer {tenant['token']}",
+                                      "Accept": "application/json"}).json()["data"]["id"])
+
+
+def _baseline_finished(stack: Stack) -> int:
+    from bench import workflow_baseline as base
+
+    return sum(int(stack.redis.get(key) or 0) for key in (base.DONE_KEY, base.FAILED_KEY))
+
+
+def _start_baseline(stack: Stack, workers: int, contacts: int) -> str:
+    """`bench.workflow_baseline` on a fresh tenant of the same sandbox (seeded alike), with
+    the same number of worker processes; returns its hook URL."""
+    from bench import workflow_baseline as base
+
+    tenant = stack.make_tenant(rate_limit_max=0)
+    if contacts:
+        stack.admin("POST", f"/tenants/{tenant['slug']}/generate",
+                    json={"resource": "contacts", "count": contacts})
+    stack.extra_env.update({"BASELINE_TENANT_URL": tenant["base_url"] + tenant["slug"],
+                            "BASELINE_TOKEN": tenant["token"],
+                            "BASELINE_GROUP_ID": _make_group(tenant),
+                            "BASELINE_TEMPLATE": "welcome", "BASELINE_LANGUAGE": "en"})
+    stack.redis.delete(base.DONE_KEY, base.FAILED_KEY)
+    url = stack.start_gunicorn("baseline", "bench.workflow_baseline:app") + "/hooks/in/x"
+    registered = sum(1 for _ in stack.redis.scan_iter("rq:worker:*"))
+    for n in range(workers):
+        stack.start(f"baseline-worker-{n}", [PY, "-m", "bench.workflow_baseline", "worker"])
+    stack.wait_workers(registered + workers)
+    return url
 
 
 def end_to_end(total: int, workers: int, load: Loader, contacts: int = 0,
-               baseline: bool = True) -> dict[str, Any]:
+               baseline: bool = True, rounds: int = 2) -> dict[str, Any]:
+    """Ours and (unless `baseline` is off) `bench.workflow_baseline` in interleaved rounds:
+    both stacks stay up, each round posts `total` submissions to each, in a rotating order;
+    the ratio is the median round's."""
+    from bench import workflow_baseline as base
+    from connector.store.models import Run
     from connector.store.workflow_models import WorkflowRun
 
     with Stack(api_workers=2, api_threads=8, workers=workers) as stack:
@@ -160,32 +238,36 @@ def end_to_end(total: int, workers: int, load: Loader, contacts: int = 0,
         if contacts:
             stack.admin("POST", f"/tenants/{tenant['slug']}/generate",
                         json={"resource": "contacts", "count": contacts})
-        url = f"{stack.api_url}/hooks/in/{token}"
-        cpu_before = _cpu(stack)
-        posted = load(url, HEADERS, _body, total, 16)
-        deadline = time.monotonic() + 600
-        done = 0
-        while time.monotonic() < deadline:
+        sides: dict[str, tuple[str, Callable[[], int], dict[str, list[str]]]] = {}
+
+        def ours_done() -> int:
             with stack.engine.connect() as conn:
-                done = int(conn.execute(select(func.count()).select_from(WorkflowRun).where(
+                return int(conn.execute(select(func.count()).select_from(WorkflowRun).where(
                     WorkflowRun.status.not_in(("queued", "running")))).scalar_one())
-            if done >= total:
-                break
-            time.sleep(0.2)
-        cpu_after = _cpu(stack)
+
+        sides["ours"] = (f"{stack.api_url}/hooks/in/{token}", ours_done,
+                         {"sandbox": ["sandbox"], "api": ["api"], "workers": ["workers"]})
+        if baseline:
+            url = _start_baseline(stack, workers, contacts)
+            sides["baseline"] = (url, lambda: _baseline_finished(stack), {
+                "sandbox": ["sandbox"], "api": ["baseline"],
+                "workers": [f"baseline-worker-{n}" for n in range(workers)]})
+        per_round = []
+        for n in range(rounds):
+            order = list(sides) if n % 2 == 0 else list(reversed(sides))
+            got = {side: _timed_round(stack, sides[side][0], total, load, sides[side][1],
+                                      sides[side][2]) for side in order}
+            if baseline:
+                got["ratio"] = round(got["ours"]["runs_per_s"]
+                                     / got["baseline"]["runs_per_s"], 2)
+            per_round.append(got)
         with stack.engine.connect() as conn:
-            rows = list(conn.execute(select(WorkflowRun.status, WorkflowRun.finished_at)))
-        finished = [r.finished_at for r in rows if r.finished_at is not None]
-        span = (max(finished) - min(r for r in finished)).total_seconds() if finished else 0
-        wall = time.monotonic() - posted.started
+            rows = list(conn.execute(select(WorkflowRun.status)))
+            steps = list(conn.execute(select(Run.action_key, Run.started_at, Run.finished_at,
+                                             Run.attempts)))
         statuses: dict[str, int] = {}
         for row in rows:
             statuses[row.status] = statuses.get(row.status, 0) + 1
-        from connector.store.models import Run
-
-        with stack.engine.connect() as conn:
-            steps = list(conn.execute(select(Run.action_key, Run.started_at, Run.finished_at,
-                                             Run.attempts)))
         per_step: dict[str, list[float]] = {}
         http_ms: dict[str, list[float]] = {}
         for row in steps:
@@ -196,66 +278,15 @@ def end_to_end(total: int, workers: int, load: Loader, contacts: int = 0,
         breakdown = {k: {"run_ms_avg": round(sum(v) / len(v), 1),
                          "upstream_http_ms_avg": round(sum(http_ms[k]) / len(http_ms[k]), 1)}
                      for k, v in per_step.items()}
-        cpu_ms = {name: round((cpu_after[name] - cpu_before[name]) * 1000 / total, 2)
-                  for name in cpu_before}
-        upstream = stack.stats(tenant).get("requests")
-        runs_per_s = round(done / wall, 1)
-        base = baseline_end_to_end(stack, total, workers, load) if baseline else None
-        return {"db": stack.db_kind, "workers": workers, "runs": total, "statuses": statuses,
-                "baseline": base,
-                "ratio_to_baseline": round(runs_per_s / base["runs_per_s"], 2) if base else None,
-                "contacts_seeded": contacts, "step_breakdown": breakdown,
-                "cpu_ms_per_run": cpu_ms,
-                "post_codes": posted.codes,
-                "runs_per_s": runs_per_s,
-                "runs_per_s_steady": round(len(finished) / span, 1) if span else None,
-                "upstream_requests": upstream,
-                "ceilings": ceilings(cpu_ms)}
-
-
-def baseline_end_to_end(stack: Stack, total: int, workers: int, load: Loader) -> dict[str, Any]:
-    """The same load through `bench.workflow_baseline` (Flask -> RQ job -> five plain calls),
-    on a fresh tenant of the same sandbox, with the same number of worker processes."""
-    from bench import workflow_baseline as base
-
-    tenant = stack.make_tenant(rate_limit_max=0)
-    group = requests.post(f"{tenant['base_url']}{tenant['slug']}/groups", timeout=10,
-                          json={"name": "bench"},
-                          headers={"Authorization": f"Bearer {tenant['token']}",
-                                   "Accept": "application/json"}).json()["data"]
-    stack.extra_env.update({"BASELINE_TENANT_URL": tenant["base_url"] + tenant["slug"],
-                            "BASELINE_TOKEN": tenant["token"],
-                            "BASELINE_GROUP_ID": str(group["id"]),
-                            "BASELINE_TEMPLATE": "welcome", "BASELINE_LANGUAGE": "en"})
-    stack.redis.delete(base.DONE_KEY, base.FAILED_KEY)
-    url = stack.start_gunicorn("baseline", "bench.workflow_baseline:app") + "/hooks/in/x"
-    registered = sum(1 for _ in stack.redis.scan_iter("rq:worker:*"))
-    for n in range(workers):
-        stack.start(f"baseline-worker-{n}", [PY, "-m", "bench.workflow_baseline", "worker"])
-    stack.wait_workers(registered + workers)
-    names = ["sandbox", "baseline", *(f"baseline-worker-{n}" for n in range(workers))]
-    before = {name: cpu_s(stack.procs[name].pid) for name in names}
-    posted = load(url, HEADERS, _body, total, 16)
-    deadline = time.monotonic() + 600
-    finished = 0
-    while time.monotonic() < deadline:
-        finished = sum(int(stack.redis.get(key) or 0) for key in (base.DONE_KEY, base.FAILED_KEY))
-        if finished >= total:
-            break
-        time.sleep(0.05)
-    wall = time.monotonic() - posted.started
-    after = {name: cpu_s(stack.procs[name].pid) for name in names}
-    spent = {name: (after[name] - before[name]) * 1000 / total for name in names}
-    cpu_ms = {"sandbox": round(spent["sandbox"], 2), "api": round(spent["baseline"], 2),
-              "workers": round(sum(v for k, v in spent.items() if k.startswith("baseline-w")),
-                               2)}
-    for name in names[1:]:
-        stack.stop(name)
-    return {"runs": total, "done": int(stack.redis.get(base.DONE_KEY) or 0),
-            "failed": int(stack.redis.get(base.FAILED_KEY) or 0),
-            "runs_per_s": round(finished / wall, 1), "cpu_ms_per_run": cpu_ms,
-            "upstream_requests": stack.stats(tenant).get("requests"),
-            "ceilings": ceilings(cpu_ms)}
+        failed = int(stack.redis.get(base.FAILED_KEY) or 0) if baseline else 0
+        if failed or set(statuses) != {"succeeded"}:
+            raise RuntimeError(f"runs went wrong: ours {statuses}, baseline failed {failed}")
+        ratios = sorted(r["ratio"] for r in per_round) if baseline else []
+        return {"db": stack.db_kind, "workers": workers, "runs_per_round": total,
+                "rounds": per_round, "statuses": statuses, "contacts_seeded": contacts,
+                "step_breakdown": breakdown,
+                "upstream_requests": stack.stats(tenant).get("requests"),
+                "ratio_to_baseline": ratios[len(ratios) // 2] if ratios else None}
 
 
 def ceilings(cpu_ms: dict[str, float]) -> dict[str, float]:
@@ -272,6 +303,8 @@ def main() -> None:
     parser.add_argument("--ingest", type=int, default=3000)
     parser.add_argument("--e2e", type=int, default=600)
     parser.add_argument("--rounds", type=int, default=3, help="interleaved ingest rounds")
+    parser.add_argument("--e2e-rounds", type=int, default=2,
+                        help="interleaved end-to-end rounds (ours and the baseline)")
     parser.add_argument("--workers", type=int, default=4)
     parser.add_argument("--contacts", type=int, default=0,
                         help="contacts in the tenant before the end-to-end runs")
@@ -298,31 +331,26 @@ def main() -> None:
               f"{i['cpu_ratio']}")
     if args.e2e:
         result["e2e"] = end_to_end(args.e2e, args.workers, load, args.contacts,
-                                   baseline=not args.no_baseline)
+                                   baseline=not args.no_baseline, rounds=args.e2e_rounds)
         e = result["e2e"]
-        print_table("End to end: form -> upsert -> group -> template", [
-            (e["db"], e["workers"], e["runs"], e["runs_per_s"], e["runs_per_s_steady"],
-             e["statuses"])],
-            ("db", "worker processes", "runs", "runs/s (wall)", "runs/s (steady)", "statuses"))
-        print_table("CPU per workflow run (ms, whole run incl. ingest)", [
-            tuple(e["cpu_ms_per_run"].values())], tuple(e["cpu_ms_per_run"]))
-        print_table("Ceilings from that CPU (runs/s)", [
-            (e["ceilings"]["sandbox_alone_runs_per_s"], e["ceilings"]["box_runs_per_s"],
-             e["upstream_requests"])],
-            ("sandbox alone (1 core)", "whole box (2 cores)", "upstream requests"))
+        rows = []
+        for n, r in enumerate(e["rounds"], start=1):
+            for side in ("ours", "baseline"):
+                if side in r:
+                    cpu = r[side]["cpu_ms_per_run"]
+                    rows.append((n, side, r[side]["runs_per_s"], cpu["sandbox"], cpu["api"],
+                                 cpu["workers"], ceilings(cpu)["box_runs_per_s"]))
+            if "ratio" in r:
+                rows.append((n, "ratio ours/baseline", r["ratio"], "", "", "", ""))
+        print_table(f"End to end: form -> upsert -> group -> template ({e['db']}, "
+                    f"{e['workers']} worker processes, {e['runs_per_round']} runs a round)",
+                    rows, ("round", "", "runs/s", "sandbox CPU ms/run", "API CPU ms/run",
+                           "workers CPU ms/run", "box ceiling runs/s"))
+        print(f"statuses {e['statuses']}; upstream requests (ours) {e['upstream_requests']}; "
+              f"median ratio {e['ratio_to_baseline']}")
         print_table("Per step (child action runs)", [
             (k, v["run_ms_avg"], v["upstream_http_ms_avg"]) for k, v in
             e["step_breakdown"].items()], ("action", "run ms (avg)", "upstream HTTP ms (avg)"))
-        if e["baseline"]:
-            b = e["baseline"]
-            print_table("End to end vs baseline (Flask -> RQ job -> 5 plain calls, same sandbox)", [
-                ("wa-connector", e["runs_per_s"], *e["cpu_ms_per_run"].values(),
-                 e["ceilings"]["box_runs_per_s"]),
-                ("baseline", b["runs_per_s"], *b["cpu_ms_per_run"].values(),
-                 b["ceilings"]["box_runs_per_s"]),
-                ("ratio", e["ratio_to_baseline"], "", "", "", "")],
-                ("", "runs/s", "sandbox CPU ms/run", "API CPU ms/run", "workers CPU ms/run",
-                 "box ceiling runs/s"))
     result["loadgen"] = args.loadgen
     write_result("workflows", result)
 

@@ -19,7 +19,7 @@ import redis
 from connector.catalog import Catalog, load
 from connector.config import Settings
 from connector.engine.governor import RateGovernor
-from connector.providers.base import LockBusy
+from connector.providers.base import LockBusy, lock_kind
 from connector.providers.http import HttpClient
 from connector.providers.registry import get_provider, known_operations
 from connector.redis_keys import CACHE_TTL_S, LOCK_TTL_S, cache_key, lock_key
@@ -84,7 +84,7 @@ class Runtime:
             except redis.exceptions.LockNotOwnedError:
                 # Held past LOCK_TTL_S: the work under it is done, and raising now would lose
                 # its result; the expiry is what a dead holder relies on.
-                log.warning("lock.expired_while_held", extra={"lock": name})
+                log.warning("lock.expired_while_held", extra={"lock": lock_kind(name)})
 
     def cache_for(self, connection_id: str) -> RedisCache:
         return RedisCache(self.redis, connection_id)

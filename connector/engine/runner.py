@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import random
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -20,7 +19,6 @@ from connector.engine.context import call_context
 from connector.engine.governor import GovernorWait
 from connector.engine.outcome import Outcome, OutcomeKind
 from connector.providers.base import CallContext, LockBusy
-from connector.providers.http import Exchange
 from connector.redis_keys import RUN_DONE_TTL_S, run_done_key
 from connector.runtime import Runtime
 from connector.store import runs
@@ -70,36 +68,63 @@ class Runner:
 
     def execute_claimed(self, run: Run, connection: Connection, *, notify: bool = False,
                         then: runs.Then | None = None) -> Decision | None:
-        """`execute` for a run this worker already holds (`runs.new_claimed_run`)."""
+        """`execute` for a run this worker already holds (`runs.new_claimed_run`).
+
+        An attempt that raises is settled all the same (`crash_outcome`): a run never stays
+        `running` behind a live worker. A busy lock is an ordinary wait; any other exception
+        is raised again once the run is settled, so RQ records the failed job (and its own
+        job timeout stays one), and `then` is skipped: the caller's follow-up is not to go on.
+        """
         started = datetime.now(UTC)
-        token = self.rt.cipher.decrypt(connection.token_encrypted)
-        ctx = self._context(run, connection, token)
-        outcome = self._attempt(run, connection, ctx)
+        definition = self.rt.catalog.actions[run.action_key]
+        writes = _Writes()
+        token, exchanges = "", []
+        crash: Exception | None = None
+        try:
+            token = self.rt.cipher.decrypt(connection.token_encrypted)
+            ctx = self._context(run, connection, token, writes)
+            exchanges = ctx.exchanges
+            outcome = self._attempt(run, connection, ctx)
+        except Exception as error:  # noqa: BLE001 - settled below, then raised again
+            outcome = crash_outcome(error, write_started=writes.started)
+            if not isinstance(error, LockBusy):
+                crash = error
+                log.error("run.crashed", extra={"run_id": run.id, "error": type(error).__name__},
+                          exc_info=True)
+        if outcome.kind is OutcomeKind.IN_DOUBT and definition.idempotency != "at_most_once":
+            # The definition's strategy (natural key, read-before-write) makes a repeat harmless.
+            outcome = Outcome(OutcomeKind.TRANSIENT, outcome.message,
+                              http_status=outcome.http_status)
         record = {
             "n": run.attempt_count,
             "worker_id": self.worker_id,
             "started_at": started.isoformat(),
             "finished_at": datetime.now(UTC).isoformat(),
             "outcome": outcome.to_dict(),
-            "exchanges": [e.record(secrets=(token,)) for e in ctx.exchanges],
+            "exchanges": [e.record(secrets=(token,)) for e in exchanges],
         }
-        return self._settle(run, connection, outcome, record, notify=notify, then=then)
+        decision = self._settle(run, connection, outcome, record, notify=notify,
+                                then=None if crash is not None else then)
+        if crash is not None:
+            raise crash
+        return decision
 
-    def _context(self, run: Run, connection: Connection, token: str) -> CallContext:
+    def _context(self, run: Run, connection: Connection, token: str,
+                 writes: _Writes) -> CallContext:
         definition = self.rt.catalog.actions[run.action_key]
         # Only an at-most-once write needs the mark: it is what turns a dead worker's run into
         # in_doubt. Every other strategy (a natural key, read-before-write) makes a repeat
         # harmless, so such a run is retried whether or not its write left (`sweeper`).
         marks = definition.side_effect and definition.idempotency == "at_most_once"
-        marked = False
 
-        def mark_writing(method: str) -> None:
-            nonlocal marked
-            if marks and method.upper() not in READ_METHODS and not marked:
+        def before_request(method: str) -> None:
+            if method.upper() in READ_METHODS or writes.started:
+                return
+            writes.started = True  # from here on, an exception may follow a write that left
+            if marks:
                 runs.mark_writing(self.rt.db, run.id, run.attempt_count)
-                marked = True
 
-        return call_context(self.rt, connection, token, on_request=mark_writing)
+        return call_context(self.rt, connection, token, on_request=before_request)
 
     def _attempt(self, run: Run, connection: Connection, ctx: CallContext) -> Outcome:
         definition = self.rt.catalog.actions[run.action_key]
@@ -119,15 +144,6 @@ class Runner:
         except GovernorWait as wait:
             return Outcome(OutcomeKind.THROTTLED, "waiting for the connection's rate limit",
                            retry_after_s=wait.wait_s)
-        except Exception as error:  # noqa: BLE001 - a run must never stay `running` behind us
-            outcome = crash_outcome(error, ctx.exchanges)
-            if outcome.kind is OutcomeKind.THROTTLED:
-                log.info("run.lock_busy", extra={"run_id": run.id, "lock": str(error)})
-            else:
-                log.error("run.crashed", extra={"run_id": run.id}, exc_info=True)
-        if outcome.kind is OutcomeKind.IN_DOUBT and definition.idempotency != "at_most_once":
-            # The definition's strategy (natural key, read-before-write) makes a repeat harmless.
-            return Outcome(OutcomeKind.TRANSIENT, outcome.message, http_status=outcome.http_status)
         return outcome
 
     def _settle(self, run: Run, connection: Connection, outcome: Outcome,
@@ -173,27 +189,27 @@ class Runner:
                         then=settled.then)
 
 
-LOCK_RETRY_S = 2.0
-"""A run that found its record locked tries again this much later (the lock is held for the
-length of one action, or until `LOCK_TTL_S` after a holder died)."""
+@dataclass
+class _Writes:
+    """Whether this attempt let a write request start (set before it leaves)."""
+
+    started: bool = False
 
 
-def crash_outcome(error: Exception, exchanges: Sequence[Exchange]) -> Outcome:
+def crash_outcome(error: Exception, *, write_started: bool) -> Outcome:
     """The outcome of an attempt that raised instead of returning one.
 
     `LockBusy` before any write: another run holds the record, so wait for it (a throttle: it
-    spends no attempt). Anything else is our failure, not the upstream's: in_doubt when a write
-    may have left (the caller turns that into a retry for actions safe to repeat), else a
-    transient failure, retried and in the end dead. The message names the exception's type
-    only: its text may carry upstream data.
+    spends no attempt). Anything else is our failure, not the upstream's: in_doubt once a write
+    request has started (it may have left, even if no answer was recorded; the runner turns
+    that into a retry for actions safe to repeat), else a transient failure, retried and in the
+    end dead. The message names the exception's type only: its text may carry upstream data.
     """
-    wrote = any(e.sent and e.method.upper() not in READ_METHODS for e in exchanges)
-    if isinstance(error, LockBusy) and not wrote:
-        return Outcome(OutcomeKind.THROTTLED, "another run is changing the same record; this "
-                       "one runs when it is done", retry_after_s=LOCK_RETRY_S)
-    if wrote:
+    if isinstance(error, LockBusy) and not write_started:
+        return error.outcome()
+    if write_started:
         return Outcome(OutcomeKind.IN_DOUBT, f"the connector failed ({type(error).__name__}) "
-                       "after a write may have reached the upstream")
+                       "after a write request started; it may have reached the upstream")
     return Outcome(OutcomeKind.TRANSIENT, f"the connector failed ({type(error).__name__}) "
                    "before anything was written upstream")
 

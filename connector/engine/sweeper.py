@@ -54,20 +54,36 @@ def sweep(rt: Runtime, *, job_exists: Callable[[str], bool],
 
 def _abandon(rt: Runtime, run: Run, report: SweepReport, now: datetime,
              enqueue: Callable[[Run], None]) -> None:
+    settled = abandon(rt, run, now, cause="the worker died")
+    if settled is None:
+        return
+    status, moved = settled
+    if status is RunStatus.QUEUED:
+        enqueue(moved)
+        report.requeued.append(run.id)
+    else:
+        (report.in_doubt if status is RunStatus.IN_DOUBT else report.dead).append(run.id)
+
+
+def abandon(rt: Runtime, run: Run, now: datetime, *,
+            cause: str) -> tuple[RunStatus, Run] | None:
+    """End or requeue a `running` run that nobody executes any more (`cause` says why, for its
+    attempt record): in_doubt when an at-most-once write may have left, dead when it has no
+    attempts left, else queued (the caller gives it a job). None when it moved meanwhile."""
     definition = rt.catalog.actions.get(run.action_key)
     may_have_sent = run.phase == "writing"
     at_most_once = definition is None or definition.idempotency == "at_most_once"
     if may_have_sent and at_most_once:
         status, message = RunStatus.IN_DOUBT, (
-            "the worker died after the request may have reached the upstream; "
+            f"{cause} after the request may have reached the upstream; "
             "check the tenant, then replay the run if the message was not sent")
     elif run.attempt_count >= rt.settings.retry_max_attempts:
-        status, message = RunStatus.DEAD, "the worker died and the run has no attempts left"
+        status, message = RunStatus.DEAD, f"{cause} and the run has no attempts left"
     elif at_most_once:
-        status, message = RunStatus.QUEUED, "the worker died before anything reached the upstream"
+        status, message = RunStatus.QUEUED, f"{cause} before anything reached the upstream"
     else:
         status, message = RunStatus.QUEUED, (
-            f"the worker died; {run.action_key!r} is safe to repeat "
+            f"{cause}; {run.action_key!r} is safe to repeat "
             f"({definition.idempotency.replace('_', '-') if definition else ''}), so it runs "
             "again")
     record: dict[str, object] = {"n": run.attempt_count, "worker_id": run.worker_id,
@@ -77,12 +93,9 @@ def _abandon(rt: Runtime, run: Run, report: SweepReport, now: datetime,
     error = None if status is RunStatus.QUEUED else {"kind": "abandoned", "message": message}
     settled = runs.abandon(rt.db, run.id, run.attempt_count, status, record, error)
     if settled is None:
-        return
-    if status is RunStatus.QUEUED:
-        enqueue(settled)
-        report.requeued.append(run.id)
-    else:
+        return None
+    if status is not RunStatus.QUEUED:
         from connector.engine.runner import signal_done
 
         signal_done(rt, run.id, status)
-        (report.in_doubt if status is RunStatus.IN_DOUBT else report.dead).append(run.id)
+    return status, settled

@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any, cast
 
 from sqlalchemy import Connection as SqlConnection
@@ -27,6 +28,7 @@ from sqlalchemy import Table, select, update
 from connector.engine.mapping import MappingError
 from connector.engine.runner import Decision as ChildDecision
 from connector.engine.runner import Runner
+from connector.engine.sweeper import abandon
 from connector.engine.workflow import CONTINUE, context_for, mapping_error, resolve_step
 from connector.runtime import Runtime
 from connector.store import runs
@@ -168,10 +170,31 @@ class WorkflowRunner:
         with self.rt.db.engine.begin() as conn:
             child = conn.execute(select(*_CHILD).where(_CHILDREN.c.id == step.run_id)
                                  ).one_or_none()
-            if child is None or child.status in ACTIVE:
-                return None  # someone else holds it; the workflow sweep advances us later
-            return self._step_boundary(conn, run, step.index, step.run_id, child.status,
-                                       child.output, child.error)
+            if child is None:
+                return None
+            if child.status not in ACTIVE:
+                return self._step_boundary(conn, run, step.index, step.run_id, child.status,
+                                           child.output, child.error)
+        if child.status == "running" and child.worker_id == self.worker_id:
+            return self._orphaned(run, step)
+        return None  # someone else holds it; the workflow sweep advances us later
+
+    def _orphaned(self, run: _Run, step: _Step) -> _Step | None:
+        """A child claimed by this very worker that nobody executes: a worker runs one job at
+        a time, and this one is here, so an earlier advance in this process stopped between
+        claiming the child and settling it (an exception, an ambiguous commit). The sweeper
+        would decide it only once this process is dead; decide it now, as it would."""
+        with self.rt.db.session() as session:
+            child = session.get(Run, step.run_id)
+        if child is None or child.status != "running" or child.worker_id != self.worker_id:
+            return None
+        settled = abandon(self.rt, child, datetime.now(UTC),
+                          cause="the worker stopped before the attempt ended")
+        if settled is None:
+            return None
+        if settled[0] is RunStatus.QUEUED:
+            return _Step(step.index, step.run_id)  # the loop claims and executes it
+        return self._boundary(run, step)
 
     # -- steps (all inside the caller's transaction) -----------------------------------------
 
@@ -236,16 +259,19 @@ class WorkflowRunner:
                                                           "errors": errors}})
             return None
         connection = runs.read_connection(conn, self.rt.db.url, definition["connection_id"])
-        fields = {"workspace_id": run.workspace_id, "connection_id": definition["connection_id"],
-                  "action_key": step["action"], "data": resolved.input, "queue": "actions"}
-        # Without its connection (deleted meanwhile) the child is left queued for an ordinary
-        # claim, which fails it the way a direct call would.
-        child = runs.new_run(**fields) if connection is None else \
-            runs.new_claimed_run(**fields, worker_id=self.worker_id)
+        if connection is None:
+            message = f"the workflow's connection {definition['connection_id']!r} is gone"
+            self._fail_early(run, index, step, {**base, "status": "failed", "error": {
+                "kind": "invalid", "step": step["name"], "message": message}})
+            return None
+        child = runs.new_claimed_run(workspace_id=run.workspace_id,
+                                     connection_id=definition["connection_id"],
+                                     action_key=step["action"], data=resolved.input,
+                                     queue="actions", worker_id=self.worker_id)
         runs.insert_runs(conn, [child])
         run.record(index, {**base, "run_id": child.id, "status": "running",
                            "input": resolved.input}, next_index=None)
-        return _Step(index, child.id, None if connection is None else (child, connection))
+        return _Step(index, child.id, (child, connection))
 
     def _fail_early(self, run: _Run, index: int, step: dict[str, Any],
                     record: dict[str, Any]) -> None:
@@ -281,7 +307,8 @@ class WorkflowRunner:
 
 
 _CHILDREN = cast(Table, Run.__table__)
-_CHILD = (_CHILDREN.c.id, _CHILDREN.c.status, _CHILDREN.c.output, _CHILDREN.c.error)
+_CHILD = (_CHILDREN.c.id, _CHILDREN.c.status, _CHILDREN.c.output, _CHILDREN.c.error,
+          _CHILDREN.c.worker_id)
 
 
 def _set(records: list[Any], index: int, record: dict[str, Any]) -> list[Any]:

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
-from connector.engine.outcome import Outcome
+from connector.engine.outcome import Outcome, OutcomeKind
 from connector.providers.http import Exchange, Fetched, FilePart, HttpClient
 
 
@@ -44,11 +44,27 @@ class Cache(Protocol):
 
 class LockBusy(Exception):
     """`CallContext.lock` gave up waiting: another run holds the record (or held it and died;
-    the lock then expires on its own). Nothing was done under it."""
+    the lock then expires on its own). Nothing was done under it.
+
+    The message names the lock's kind only: a lock name may hold a phone number."""
+
+    RETRY_S = 2.0
+    """The run tries again this much later: a lock is held for the length of one action, or
+    until it expires (`LOCK_TTL_S`) after its holder died."""
 
     def __init__(self, name: str) -> None:
-        super().__init__(f"the lock {name!r} stayed taken")
+        super().__init__(f"a {lock_kind(name)} lock stayed taken")
         self.name = name
+
+    def outcome(self) -> Outcome:
+        """A wait, not a failure (a throttle spends no attempt)."""
+        return Outcome(OutcomeKind.THROTTLED, "another run is changing the same record; this "
+                       "one runs when it is done", retry_after_s=self.RETRY_S)
+
+
+def lock_kind(name: str) -> str:
+    """What a lock name says about itself without its key (`phone:con_1:+49…` -> `phone`)."""
+    return name.split(":", 1)[0]
 
 
 @dataclass

@@ -209,7 +209,7 @@ class HttpClient:
         if too_large:
             return base.failed("too_large", sent=True, started=started, detail=None,
                                status=response.status_code, headers=response.headers)
-        text = raw.decode(response.encoding or "utf-8", errors="replace")
+        text = _decode(raw, response.encoding)
         return Exchange(
             method=base.method,
             url=base.url,
@@ -330,7 +330,7 @@ class HttpClient:
         if too_large:
             return base.failed("too_large", sent=True, started=started, detail=None,
                                status=response.status_code, headers=response.headers), None
-        text = None if download else raw.decode(response.encoding or "utf-8", errors="replace")
+        text = None if download else _decode(raw, response.encoding)
         exchange = Exchange(
             method=base.method,
             url=base.url,
@@ -448,12 +448,21 @@ def _connection_error(exc: requests.ConnectionError) -> tuple[str, bool]:
     return "other", True
 
 
+def _decode(raw: bytes, charset: str | None) -> str:
+    """The answer as text; a charset Python doesn't know (a misconfigured proxy) reads as
+    UTF-8 rather than failing a call whose request has already left."""
+    try:
+        return raw.decode(charset or "utf-8", errors="replace")
+    except LookupError:
+        return raw.decode("utf-8", errors="replace")
+
+
 def _parse_json(text: str) -> Any:
     if not text.strip():
         return None
     try:
         return json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nested deeper than json can go
         return None
 
 

@@ -262,8 +262,9 @@ def settle_claimed(db: Database, run: Run, result: AttemptResult,
         if then is None:
             raise
         # The follow-up must never cost the run its result: settle alone (the caller sees
-        # `then` as None and does its follow-up on its own).
-        log.warning("run.settle_follow_up_failed", extra={"run_id": run.id}, exc_info=True)
+        # `then` as None and does its follow-up on its own). An error: it is our bug or the
+        # database failing, and the caller's own path then costs a transaction more.
+        log.error("run.settle_follow_up_failed", extra={"run_id": run.id}, exc_info=True)
         return settle_claimed(db, run, result)
     return Settled(job_id=row.job_id, queue=row.queue, then=after)
 

@@ -20,6 +20,7 @@ from connector.engine.backoff import backoff
 from connector.engine.context import call_context
 from connector.engine.governor import GovernorWait
 from connector.engine.outcome import Outcome, OutcomeKind
+from connector.providers.base import LockBusy
 from connector.runtime import Runtime
 from connector.store.models import Connection
 
@@ -151,6 +152,8 @@ class ContactWriter:
             except GovernorWait as wait:
                 outcome = Outcome(OutcomeKind.THROTTLED, "waiting for the connection's rate "
                                   "limit", retry_after_s=wait.wait_s)
+            except LockBusy as busy:  # a form workflow is changing this contact: wait for it
+                outcome = busy.outcome()
             for exchange in ctx.exchanges:
                 if exchange.method.upper() in READS:
                     result.reads += 1

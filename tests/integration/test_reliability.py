@@ -178,10 +178,9 @@ def test_kill_9_before_anything_was_sent_retries_the_run(
 def test_kill_9_during_a_workflow_step_write_repeats_the_step_and_finishes_the_run(
         client: Any, rt: Any, workspace: dict[str, Any], tenant: dict[str, Any],
         connection: dict[str, Any]) -> None:
-    """A step's child run is claimed when it is created; its worker dies while the step's
-    write (the group PUT, read-before-write) is at the tenant. The sweeper runs the step again
-    (safe to repeat: no in_doubt), the workflow sweep carries the run on: one contact, in the
-    group, one message."""
+    """A step's worker dies while the step's write (the group PUT, read-before-write: safe to
+    repeat) is at the tenant. The sweeper runs the step again (no in_doubt), then the
+    workflow sweep carries the run on: one contact, in the group, one message."""
     from datetime import UTC, datetime, timedelta
 
     from sqlalchemy import select
@@ -195,6 +194,7 @@ def test_kill_9_during_a_workflow_step_write_repeats_the_step_and_finishes_the_r
     )
     from tests.support.forms import PRODUCTS, elementor, welcome_definition
     from tests.support.tenant_api import make_named
+    from tests.support.triggers import wait_until
 
     phone = "+5511987650001"
     group_id = str(make_named(tenant, "groups")["id"])
@@ -202,37 +202,38 @@ def test_kill_9_during_a_workflow_step_write_repeats_the_step_and_finishes_the_r
         connection["id"], PRODUCTS["elementor"], group_id))
     inject_fault(tenant, kind="latency", delay_ms=4000, method="PUT", path_contains="/contacts/",
                  times=1)
+
+    def group_step() -> str | None:
+        with rt.db.session() as session:  # a new snapshot each time
+            return session.scalar(select(Run.id).where(Run.action_key == "add_contact_to_group"))
+
     workers = start_workers(rt.settings, processes=1)
     try:
         assert post_hook(client, workflow, elementor("Ana Souza", phone)).status_code == 200
-        deadline = time.monotonic() + WAIT_S
-        step_id = None
-        while step_id is None and time.monotonic() < deadline:
-            with rt.db.session() as session:  # a new snapshot each time
-                step_id = session.scalar(select(Run.id).where(
-                    Run.action_key == "add_contact_to_group"))
-            time.sleep(0.05)
-        assert step_id is not None, "the group step never started"
+        wait_until(lambda: group_step() is not None, WAIT_S, "the group step")
+        step_id = str(group_step())
+        _wait_inflight(tenant, "/contacts/", method="PUT")  # the write is at the tenant
         run = _wait_until(rt, step_id, lambda r: r.status == "running")
-        assert run.attempt_count == 1 and run.worker_id  # claimed when it was created
-        _wait_inflight(tenant, "/contacts/")
         os.kill(int(str(run.worker_id).rsplit("-", 1)[1]), signal.SIGKILL)
         step = _wait_until(rt, step_id, lambda r: _sweep_and_check(r, "succeeded"))
-        # abandoned, then (while the dead worker's contact lock lasts) throttled, then done
-        abandoned, *waits, done = step.attempts
-        assert abandoned["outcome"]["kind"] == "abandoned"
-        assert "safe to repeat" in abandoned["outcome"]["message"]
-        assert {w["outcome"]["kind"] for w in waits} <= {"throttled"}
-        assert done["outcome"]["kind"] == "success"
-        deadline = time.monotonic() + WAIT_S
-        while time.monotonic() < deadline:
-            [wf_run] = workflow_runs(client, workspace, workflow["id"])
-            if wf_run["status"] not in ("queued", "running"):
-                break
-            sweep(rt, now=datetime.now(UTC) + timedelta(minutes=5))
-            time.sleep(0.5)
+
+        def finished() -> bool:
+            if workflow_runs(client, workspace, workflow["id"])[0]["status"] in ("queued",
+                                                                                 "running"):
+                sweep(rt, now=datetime.now(UTC) + timedelta(minutes=5))
+                return False
+            return True
+
+        wait_until(finished, WAIT_S, "the workflow run's end")
     finally:
         stop_workers(workers)
+    # abandoned, then (while the dead worker's contact lock lasts) throttled, then done
+    abandoned, *waits, done = step.attempts
+    assert abandoned["outcome"]["kind"] == "abandoned"
+    assert "safe to repeat" in abandoned["outcome"]["message"]
+    assert {w["outcome"]["kind"] for w in waits} <= {"throttled"}
+    assert done["outcome"]["kind"] == "success"
+    [wf_run] = workflow_runs(client, workspace, workflow["id"])
     assert wf_run["status"] == "succeeded", wf_run
     [contact] = contacts_with_phone(tenant, phone)
     assert int(group_id) in contact["group_id"]
@@ -282,7 +283,9 @@ def test_a_failing_follow_up_never_costs_a_run_its_result(rt: Any, workspace: di
         runs.insert_runs(conn, [run])
 
     def follow_up(conn: Any, result: Any) -> None:
-        conn.execute(runs.RUNS.update().where(runs.RUNS.c.id == run.id).values(phase="x"))
+        # A column the settle itself leaves alone: it shows whether this write was kept.
+        conn.execute(runs.RUNS.update().where(runs.RUNS.c.id == run.id)
+                     .values(delivery={"probe": True}))
         raise RuntimeError("the follow-up broke")
 
     settled = runs.settle_claimed(rt.db, run, runs.AttemptResult(
@@ -292,7 +295,7 @@ def test_a_failing_follow_up_never_costs_a_run_its_result(rt: Any, workspace: di
     with rt.db.session() as session:
         stored = session.get(Run, run.id)
     assert stored is not None
-    assert (stored.status, stored.output, stored.phase) == ("succeeded", {"ok": True}, None)
+    assert (stored.status, stored.output, stored.delivery) == ("succeeded", {"ok": True}, None)
 
 
 def test_token_is_never_stored_logged_or_answered_in_clear(
@@ -354,12 +357,13 @@ def _wait_until(rt: Any, run_id: str, predicate: Any, timeout_s: float = WAIT_S)
     raise AssertionError(f"run {run_id} did not reach the expected state in {timeout_s} s")
 
 
-def _wait_inflight(tenant: dict[str, Any], path: str, timeout_s: float = 10) -> None:
+def _wait_inflight(tenant: dict[str, Any], path: str, timeout_s: float = 10,
+                   method: str | None = None) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         rows = requests.get(f"{tenant['sandbox']}/_admin/inflight",
                             params={"tenant": tenant["slug"]}, timeout=5).json()["requests"]
-        if any(path in row["path"] for row in rows):
+        if any(path in row["path"] and method in (None, row["method"]) for row in rows):
             return
         time.sleep(0.05)
     raise AssertionError(f"no request to {path} in flight within {timeout_s} s")

@@ -113,6 +113,43 @@ def test_phone_changed_in_the_crm_updates_the_same_contact(client, workspace, co
     assert after["+4915131999999"]["id"] == before["id"]
 
 
+def test_a_contact_locked_by_a_workflow_is_waited_for_not_failed(client, workspace, connection,
+                                                                 tenant, sandbox, rt,
+                                                                 monkeypatch):
+    """A form workflow holds a contact's lock while the sync updates the same contact: the
+    sync waits for it (a throttle) and writes once the lock is free, instead of failing."""
+    import threading
+
+    from connector import runtime as runtime_module
+
+    monkeypatch.setattr(runtime_module, "LOCK_WAIT_S", 0.2)
+    portal = make_portal(sandbox.url)
+    seed_contacts(portal, 1, phone_base=37_000_000)
+    sync = hubspot_sync(client, workspace, connection, portal, target_for(tenant))
+    assert run_now(client, workspace, rt, sync["id"])["report"]["created"] == 1
+    contact_id = _by_phone(tenant)["+4915137000001"]["id"]
+    touch_contact(portal, 1, firstname="Renamed")
+    held, release = threading.Event(), threading.Event()
+
+    def workflow_holding_the_lock() -> None:
+        with rt.lock(f"contact:{connection['id']}:{contact_id}"):
+            held.set()
+            release.wait(10)
+
+    holder = threading.Thread(target=workflow_holding_the_lock)
+    holder.start()
+    assert held.wait(10)
+    threading.Timer(1.0, release.set).start()  # the sync's first try finds the lock taken
+    try:
+        run = run_now(client, workspace, rt, sync["id"])
+    finally:
+        release.set()
+        holder.join()
+    assert run["status"] == "succeeded", run
+    assert (run["report"]["updated"], run["report"]["failed"]) == (1, 0)
+    assert _by_phone(tenant)["+4915137000001"]["firstname"] == "Renamed"
+
+
 def test_invalid_phones_are_rejected_with_raw_value_and_reason_and_the_run_goes_on(
         client, workspace, connection, tenant, sandbox, rt):
     portal = make_portal(sandbox.url)

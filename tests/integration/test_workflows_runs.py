@@ -151,6 +151,71 @@ def test_an_in_doubt_send_ends_the_run_and_is_never_resent(
     assert replay.status_code == 409 and "in_doubt" in replay.get_json()["detail"]
 
 
+def test_a_three_step_run_commits_once_per_step_boundary(
+        client: Any, rt: Any, workspace: dict[str, Any], tenant: dict[str, Any],
+        connection: dict[str, Any], group_id: str) -> None:
+    """Each step's child run is inserted already claimed, and its final settle commits with
+    the step boundary: upsert -> group -> send commits 6 times in the worker (the start,
+    three boundaries, the send's "writing" mark, the 24 h window read). With a transaction
+    per claim and per boundary it was 14."""
+    from sqlalchemy import event
+
+    workflow = create_workflow(client, workspace, welcome_definition(
+        connection["id"], PRODUCTS["elementor"], group_id))
+    assert post_hook(client, workflow, elementor("Ana Souza", PHONE)).status_code == 200
+    commits: list[int] = []
+
+    def count(conn: Any) -> None:
+        commits.append(1)
+
+    event.listen(rt.db.engine, "commit", count)
+    try:
+        drain(rt)
+    finally:
+        event.remove(rt.db.engine, "commit", count)
+    [run] = workflow_runs(client, workspace, workflow["id"])
+    assert run["status"] == "succeeded"
+    assert [step["status"] for step in run["steps"]] == ["succeeded"] * 3
+    assert len(commits) == 6
+
+
+def test_a_step_its_own_worker_claimed_and_never_ran_is_run_by_the_next_advance(
+        client: Any, rt: Any, workspace: dict[str, Any], tenant: dict[str, Any],
+        connection: dict[str, Any], group_id: str) -> None:
+    """An advance in this worker claimed the first step's child and stopped before running it
+    (an exception, an ambiguous commit). The worker is alive, so the sweeper leaves the child
+    alone; the next advance in the same worker knows nobody runs it, and runs it."""
+    from sqlalchemy import update
+
+    from connector.engine.workflow_runner import WorkflowRunner
+    from connector.store import runs
+    from connector.store.workflow_models import WorkflowRun
+
+    worker = "w-orphan-1"
+    workflow = create_workflow(client, workspace, welcome_definition(
+        connection["id"], PRODUCTS["elementor"], group_id))
+    assert post_hook(client, workflow, elementor("Ana Souza", PHONE)).status_code == 200
+    [queued] = workflow_runs(client, workspace, workflow["id"])
+    data = {"phone": PHONE, "first_name": "Ana", "last_name": "Souza", "status_id": "1",
+            "source_id": "2"}
+    child = runs.new_claimed_run(workspace_id=workspace["id"], connection_id=connection["id"],
+                                 action_key="upsert_contact", data=data, queue="actions",
+                                 worker_id=worker)
+    with rt.db.engine.begin() as conn:
+        runs.insert_runs(conn, [child])
+        conn.execute(update(WorkflowRun.__table__).where(WorkflowRun.id == queued["id"]).values(
+            status="running", steps=[{"name": "contact", "action": "upsert_contact",
+                                      "run_id": child.id, "status": "running", "input": data}]))
+    assert WorkflowRunner(rt, worker).advance(queued["id"]) is None
+    [run] = workflow_runs(client, workspace, workflow["id"])
+    assert run["status"] == "succeeded", run
+    step = client.get(f"/v1/runs/{child.id}", headers=workspace["headers"]).get_json()
+    assert [a["outcome"]["kind"] for a in step["attempts"]] == ["abandoned", "success"]
+    assert "stopped before the attempt ended" in step["attempts"][0]["outcome"]["message"]
+    assert len(contacts_with_phone(tenant, PHONE)) == 1
+    assert len(sent_messages(tenant)) == 1
+
+
 def test_trigger_items_start_matching_workflows_once(
         client: Any, rt: Any, workspace: dict[str, Any], tenant: dict[str, Any],
         connection: dict[str, Any], group_id: str) -> None:
