@@ -74,6 +74,7 @@ class Runner:
         `running` behind a live worker. A busy lock is an ordinary wait; any other exception
         is raised again once the run is settled, so RQ records the failed job (and its own
         job timeout stays one), and `then` is skipped: the caller's follow-up is not to go on.
+        A retry decided that way gets its job from the outbox sweep, not from the caller.
         """
         started = datetime.now(UTC)
         definition = self.rt.catalog.actions[run.action_key]

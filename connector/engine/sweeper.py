@@ -71,8 +71,9 @@ def abandon(rt: Runtime, run: Run, now: datetime, *,
     attempt record): in_doubt when an at-most-once write may have left, dead when it has no
     attempts left, else queued (the caller gives it a job). None when it moved meanwhile."""
     definition = rt.catalog.actions.get(run.action_key)
+    strategy = definition.idempotency if definition is not None else "at_most_once"
     may_have_sent = run.phase == "writing"
-    at_most_once = definition is None or definition.idempotency == "at_most_once"
+    at_most_once = strategy == "at_most_once"
     if may_have_sent and at_most_once:
         status, message = RunStatus.IN_DOUBT, (
             f"{cause} after the request may have reached the upstream; "
@@ -83,9 +84,8 @@ def abandon(rt: Runtime, run: Run, now: datetime, *,
         status, message = RunStatus.QUEUED, f"{cause} before anything reached the upstream"
     else:
         status, message = RunStatus.QUEUED, (
-            f"{cause}; {run.action_key!r} is safe to repeat "
-            f"({definition.idempotency.replace('_', '-') if definition else ''}), so it runs "
-            "again")
+            f"{cause}; {run.action_key!r} is safe to repeat ({strategy.replace('_', '-')}), "
+            "so it runs again")
     record: dict[str, object] = {"n": run.attempt_count, "worker_id": run.worker_id,
               "started_at": run.started_at.isoformat() if run.started_at else None,
               "finished_at": now.isoformat(),

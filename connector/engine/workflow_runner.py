@@ -10,8 +10,8 @@ Transactions: a step's child run is inserted already claimed by this worker, in 
 transaction that records the step (no separate claim), and the child's final settle commits
 together with the step boundary: the step's result, the next step's claimed child (or the
 run's end). A three-step run commits four times, plus the "writing" mark of an at-most-once
-send. A child finished elsewhere (a retry's own job, the sweeper) is picked up by a
-boundary transaction of its own.
+send and whatever a step reads (the 24 h window). A child finished elsewhere (a retry's own
+job, the sweeper) is picked up by a boundary transaction of its own.
 """
 
 from __future__ import annotations
