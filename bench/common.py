@@ -276,6 +276,15 @@ class Stack:
         response.raise_for_status()
         return phone
 
+    def make_group(self, tenant: dict[str, Any]) -> str:
+        """A contact group in the tenant; its id."""
+        response = requests.post(f"{tenant['base_url']}{tenant['slug']}/groups", timeout=10,
+                                 json={"name": "bench"},
+                                 headers={"Authorization": f"Bearer {tenant['token']}",
+                                          "Accept": "application/json"})
+        response.raise_for_status()
+        return str(response.json()["data"]["id"])
+
     def make_workspace(self) -> dict[str, Any]:
         from connector.store.db import Database
         from connector.store.workspaces import create_api_key, create_workspace

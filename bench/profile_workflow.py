@@ -15,8 +15,6 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-import requests
-
 from bench.common import Stack, write_result
 from bench.inprocess import drain, measure_phases
 from bench.profile_action import report
@@ -55,14 +53,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             "provider": "corbital", "base_url": tenant["base_url"], "tenant": tenant["slug"],
             "token": tenant["token"], "rate_limit": 0, "rate_window_s": 60})
         connection = response.get_json()["id"]
-        group = requests.post(f"{tenant['base_url']}{tenant['slug']}/groups", timeout=10,
-                              json={"name": "bench"},
-                              headers={"Authorization": f"Bearer {tenant['token']}",
-                                       "Accept": "application/json"}).json()["data"]
         rt = Runtime(settings)
         jobs.bind_runtime(rt)
 
-        group_id = str(group["id"])
+        group_id = stack.make_group(tenant)
         answer = client.post("/v1/workflows", headers=workspace["headers"],
                              json=_definition(connection, group_id))
         assert answer.status_code == 201, answer.get_json()

@@ -29,6 +29,7 @@ import argparse
 import itertools
 import time
 from collections.abc import Callable
+from statistics import median_high
 from typing import Any
 
 import requests
@@ -80,12 +81,8 @@ def _setup(stack: Stack) -> tuple[str, dict[str, Any]]:
     tenant = stack.make_tenant(rate_limit_max=0)
     workspace = stack.make_workspace()
     connection = stack.make_connection(workspace, tenant, rate_limit=100_000)
-    group = requests.post(f"{tenant['base_url']}{tenant['slug']}/groups", timeout=10,
-                          json={"name": "bench"},
-                          headers={"Authorization": f"Bearer {tenant['token']}",
-                                   "Accept": "application/json"}).json()["data"]
     response = requests.post(f"{stack.api_url}/v1/workflows", timeout=30,
-                             json=_definition(connection, str(group["id"])),
+                             json=_definition(connection, stack.make_group(tenant)),
                              headers=workspace["headers"])
     response.raise_for_status()
     token = response.json()["hook_url"].rsplit("/", 1)[-1]
@@ -148,10 +145,9 @@ def ingest(total: int, load: Loader, rounds: int = 3) -> dict[str, Any]:
                               "cpu_ratio": round(best_cpu
                                                  / got["ours"]["server_cpu_ms_per_req"], 2)})
         paced = {name: _paced(urls[name], total, load) for name in INGEST_SERVERS}
-        ratios = sorted(r["ratio"] for r in per_round)
-        cpu_ratios = sorted(r["cpu_ratio"] for r in per_round)
         return {"db": stack.db_kind, "rounds": per_round, "paced": paced,
-                "ratio": ratios[len(ratios) // 2], "cpu_ratio": cpu_ratios[len(cpu_ratios) // 2],
+                "ratio": median_high(r["ratio"] for r in per_round),
+                "cpu_ratio": median_high(r["cpu_ratio"] for r in per_round),
                 "ratios": [r["ratio"] for r in per_round]}
 
 
@@ -187,13 +183,6 @@ def _timed_round(stack: Stack, url: str, total: int, load: Loader, count: Callab
                                for group in procs}}
 
 
-def _make_group(tenant: dict[str, Any]) -> str:
-    return str(requests.post(f"{tenant['base_url']}{tenant['slug']}/groups", timeout=10,
-                             json={"name": "bench"},
-                             headers={"Authorization": f"Bearer {tenant['token']}",
-                                      "Accept": "application/json"}).json()["data"]["id"])
-
-
 def _baseline_finished(stack: Stack) -> int:
     from bench import workflow_baseline as base
 
@@ -211,7 +200,7 @@ def _start_baseline(stack: Stack, workers: int, contacts: int) -> str:
                     json={"resource": "contacts", "count": contacts})
     stack.extra_env.update({"BASELINE_TENANT_URL": tenant["base_url"] + tenant["slug"],
                             "BASELINE_TOKEN": tenant["token"],
-                            "BASELINE_GROUP_ID": _make_group(tenant),
+                            "BASELINE_GROUP_ID": stack.make_group(tenant),
                             "BASELINE_TEMPLATE": "welcome", "BASELINE_LANGUAGE": "en"})
     stack.redis.delete(base.DONE_KEY, base.FAILED_KEY)
     url = stack.start_gunicorn("baseline", "bench.workflow_baseline:app") + "/hooks/in/x"
@@ -281,12 +270,12 @@ def end_to_end(total: int, workers: int, load: Loader, contacts: int = 0,
         failed = int(stack.redis.get(base.FAILED_KEY) or 0) if baseline else 0
         if failed or set(statuses) != {"succeeded"}:
             raise RuntimeError(f"runs went wrong: ours {statuses}, baseline failed {failed}")
-        ratios = sorted(r["ratio"] for r in per_round) if baseline else []
         return {"db": stack.db_kind, "workers": workers, "runs_per_round": total,
                 "rounds": per_round, "statuses": statuses, "contacts_seeded": contacts,
                 "step_breakdown": breakdown,
                 "upstream_requests": stack.stats(tenant).get("requests"),
-                "ratio_to_baseline": ratios[len(ratios) // 2] if ratios else None}
+                "ratio_to_baseline": median_high(r["ratio"] for r in per_round)
+                if baseline else None}
 
 
 def ceilings(cpu_ms: dict[str, float]) -> dict[str, float]:
